@@ -1,0 +1,82 @@
+"""Writes notebooks/*.ipynb (thin, parameterised, no outputs). Run after editing the cells here."""
+
+from pathlib import Path
+
+import nbformat
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+
+NOTEBOOKS = {
+    "train": [
+        new_markdown_cell("# Training one (dataset, variant) over its seeds\n\n"
+                          "Trains with the active profile of `params.yaml`, writes the run's artifacts, "
+                          "and shows its learning curves and metrics. Executed by the `train` stages of "
+                          "`dvc.yaml` through Papermill; runs top to bottom with its defaults."),
+        new_code_cell('dataset = "iemocap_aligned"\nvariant = "bpmult"\nmodalities = "TVAP"\n'
+                      'data_dir = "data/prepared/iemocap_aligned"\nrun_dir = "runs/iemocap_aligned-bpmult"\n'
+                      'metrics_path = "metrics/runs/iemocap_aligned-bpmult.json"\ncurves_dir = "curves/iemocap_aligned-bpmult"\n'
+                      'params_path = "params.yaml"',
+                      metadata={"tags": ["parameters"]}),
+        new_code_cell("from IPython.display import HTML, display\n\nfrom bpmult import pipeline\n\n"
+                      "result = pipeline.train_stage(dataset=dataset, variant=variant, modalities=modalities,\n"
+                      "                              data_dir=data_dir, run_dir=run_dir, metrics_path=metrics_path,\n"
+                      "                              curves_dir=curves_dir, params_path=params_path)\n"
+                      "display(HTML(result.banner_html))"),
+        new_markdown_cell("## Learning curves (one line per seed)"),
+        new_code_cell("result.curves_figure()"),
+        new_markdown_cell("## Test and dev metrics (mean ± std over seeds, %)"),
+        new_code_cell("result.metrics_frame()"),
+        new_markdown_cell("## Per seed"),
+        new_code_cell("result.per_seed_frame()"),
+    ],
+    "tables": [
+        new_markdown_cell("# Tables 1–6 of the paper beside our runs\n\n"
+                          "Per cell: the paper's value, ours as mean ± std over seeds with the seed count, and "
+                          "the difference (ours − paper, in points). Cited rows are other publications' "
+                          "numbers as the paper quotes them; they are not rerun. The notes list known defects "
+                          "of the printed tables."),
+        new_code_cell('runs_dir = "runs"\nprepared_dir = "data/prepared"\nparams_path = "params.yaml"\n'
+                      'tables_json_path = "metrics/tables.json"',
+                      metadata={"tags": ["parameters"]}),
+        new_code_cell("from IPython.display import HTML, display\n\nfrom bpmult import pipeline\n\n"
+                      "tables = pipeline.tables_stage(runs_dir=runs_dir, prepared_dir=prepared_dir,\n"
+                      "                               params_path=params_path, tables_json_path=tables_json_path)\n"
+                      "display(HTML(tables.banner_html))"),
+        *[c for key, title in [("table1_moviescope", "Table 1"), ("table2_moviescope_ablations", "Table 2"),
+                               ("table3_mmimdb", "Table 3"), ("table4_iemocap_aligned", "Table 4"),
+                               ("table5_iemocap_unaligned", "Table 5"), ("table6_mosei", "Table 6")]
+          for c in (new_markdown_cell(f"## {title}"), new_code_cell(f'display(HTML(tables.html("{key}")))'))],
+    ],
+    "figures": [
+        new_markdown_cell("# The paper's analysis figures, from our runs\n\n"
+                          "Every figure is drawn from the gates and tokens a training run saved on its test "
+                          "set (first seed). Captions name the paper figure reproduced and say which "
+                          "activation is shown: the mean gate value z, or the share of gate units above 0.5."),
+        new_code_cell('runs_dir = "runs"\nprepared_dir = "data/prepared"\nfigures_dir = "reports/figures"\n'
+                      'params_path = "params.yaml"',
+                      metadata={"tags": ["parameters"]}),
+        new_code_cell("from IPython.display import HTML, display\n\nfrom bpmult import pipeline\n\n"
+                      "figs = pipeline.FigureStage(runs_dir=runs_dir, prepared_dir=prepared_dir,\n"
+                      "                            figures_dir=figures_dir, params_path=params_path)\n"
+                      "display(HTML(figs.banner_html))"),
+        *[c for name in ["gate_activation_per_modality", "gate_activation_per_genre_mult_gmu",
+                         "gate_activation_per_genre_bpmult", "gate_activation_all_transformers",
+                         "fgmu_activation_boxplots", "tsne_final_gmu_text", "tsne_ct_tokens",
+                         "tsne_final_gmu_other_modalities"]
+          for c in (new_markdown_cell(f"## {name.replace('_', ' ')}"), new_code_cell(f'figs.show("{name}")'))],
+    ],
+}
+
+
+def main() -> None:
+    out = Path(__file__).resolve().parent.parent / "notebooks"
+    for name, cells in NOTEBOOKS.items():
+        nb = new_notebook(cells=cells, metadata={"kernelspec": {"name": "python3", "display_name": "Python 3",
+                                                                "language": "python"},
+                                                 "language_info": {"name": "python"}})
+        for i, cell in enumerate(nb.cells):
+            cell["id"] = f"{name}-{i}"
+        nbformat.write(nb, out / f"{name}.ipynb")
+
+
+if __name__ == "__main__":
+    main()
