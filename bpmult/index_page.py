@@ -17,10 +17,13 @@ from bpmult import report
 RENDER_CHECK_JS = """
 <script>
 window.addEventListener('load', function () {
+  var folded = Array.from(document.querySelectorAll('details:not([open])'));
+  folded.forEach(function (d) { d.open = true; });  // measure folded tables too
   var imgs = Array.from(document.images);
   var broken = imgs.filter(function (i) { return !(i.complete && i.naturalWidth > 0); });
   var tables = Array.from(document.querySelectorAll('table'));
   var empty = tables.filter(function (t) { return t.rows.length < 2 || t.offsetHeight === 0; });
+  folded.forEach(function (d) { d.open = false; });
   var out = document.getElementById('render-check');
   out.setAttribute('data-images', imgs.length);
   out.setAttribute('data-broken-images', broken.map(function (i) { return i.getAttribute('src'); }).join(' '));

@@ -1,0 +1,118 @@
+"""End to end: `dvc repro` on the smoke profile in a fresh copy of the repository.
+
+One session-scoped run feeds every test here: the pipeline completes, a second `dvc repro` runs
+nothing, the DVC views work, and headless Chromium renders the report with every image and table.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+pytestmark = pytest.mark.slow
+
+
+def _env() -> dict[str, str]:
+    env = dict(os.environ)
+    env["PATH"] = f"{BIN}{os.pathsep}{env.get('PATH', '')}"
+    env["HF_HUB_OFFLINE"] = "1"
+    env["TRANSFORMERS_OFFLINE"] = "1"
+    return env
+
+
+def _run(args: list[str], cwd: Path, timeout: int = 1500) -> subprocess.CompletedProcess:
+    return subprocess.run(args, cwd=cwd, env=_env(), capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.fixture(scope="session")
+def smoke_repo(tmp_path_factory) -> Path:
+    """A fresh copy of the working tree with `profile: smoke`, after one `dvc repro`."""
+    files = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard"], cwd=REPO,
+                           capture_output=True, text=True, check=True).stdout.split()
+    dest = tmp_path_factory.mktemp("smoke") / "repo"
+    for rel in files:
+        src = REPO / rel
+        if not src.is_file():
+            continue
+        target = dest / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(src, target)
+    params = dest / "params.yaml"
+    text, n = re.subn(r"^profile: \w+", "profile: smoke", params.read_text(), count=1, flags=re.M)
+    assert n == 1, "params.yaml must start the profile switch with `profile: <name>`"
+    params.write_text(text)
+    for cmd in (["git", "init", "-q"], ["git", "add", "-A"],
+                ["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "smoke"]):
+        subprocess.run(cmd, cwd=dest, check=True, capture_output=True)
+    result = _run([str(BIN / "dvc"), "repro"], dest)
+    if result.returncode != 0:
+        pytest.fail(f"dvc repro failed (rc {result.returncode}):\n{result.stdout[-4000:]}\n{result.stderr[-4000:]}")
+    return dest
+
+
+def test_repro_writes_every_page(smoke_repo):
+    reports = smoke_repo / "reports"
+    assert (reports / "index.html").is_file()
+    assert (reports / "tables.html").is_file() and (reports / "figures.html").is_file()
+    train_pages = sorted(p.stem for p in (reports / "train").glob("*.html"))
+    assert len(train_pages) == 26, train_pages
+    tables = (reports / "tables.html").read_text()
+    for title in ("Table 1", "Table 2", "Table 3", "Table 4", "Table 5", "Table 6"):
+        assert title in tables
+    assert "SYNTHETIC" in (reports / "index.html").read_text()
+    figures = sorted(p.name for p in (reports / "figures").glob("*.png"))
+    assert len(figures) >= 12, figures
+
+
+def test_second_repro_runs_nothing(smoke_repo):
+    result = _run([str(BIN / "dvc"), "repro"], smoke_repo)
+    assert result.returncode == 0, result.stderr
+    assert "Running stage" not in result.stdout, result.stdout
+    status = _run([str(BIN / "dvc"), "status"], smoke_repo)
+    assert "up to date" in status.stdout, status.stdout
+
+
+@pytest.mark.parametrize("view", [["metrics", "show"], ["plots", "show"], ["exp", "show", "--no-pager"]])
+def test_dvc_views_work(smoke_repo, view):
+    result = _run([str(BIN / "dvc"), *view], smoke_repo)
+    assert result.returncode == 0, result.stderr
+    if view[0] == "metrics":
+        assert "metrics/tables.json" in result.stdout and "metrics/runs/mosei-bpmult.json" in result.stdout
+
+
+def _chromium() -> str | None:
+    for name in ("chromium", "chromium-browser", "google-chrome"):
+        path = shutil.which(name)
+        if path:
+            return path
+    return None
+
+
+def test_report_renders_in_headless_chromium(smoke_repo, tmp_path):
+    browser = _chromium()
+    if browser is None:
+        pytest.skip("no Chromium on this machine: install Debian's `chromium` package (.ci/run does) "
+                    "to check that the report's images load and tables render")
+    args = [browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+            "--disable-background-networking", "--disable-component-update", "--disable-sync",
+            f"--user-data-dir={tmp_path / 'profile'}", "--allow-file-access-from-files",
+            "--virtual-time-budget=10000"]
+    index = (smoke_repo / "reports" / "index.html").as_uri()
+    dom = subprocess.run([*args, "--dump-dom", index], capture_output=True, text=True, timeout=120).stdout
+    check = re.search(r'<p id="render-check"([^>]*)>([^<]*)</p>', dom)
+    assert check, "the report's render check did not run in the browser"
+    attrs = dict(re.findall(r'data-([a-z-]+)="([^"]*)"', check.group(1)))
+    assert int(attrs["images"]) >= 12 and attrs["broken-images"] == "", attrs
+    assert int(attrs["tables"]) >= 2 and attrs["empty-tables"] == "0", attrs
+    shot = tmp_path / "index.png"
+    subprocess.run([*args, f"--screenshot={shot}", "--window-size=1280,2000", index],
+                   capture_output=True, timeout=120)
+    assert shot.is_file() and shot.stat().st_size > 10_000
