@@ -1,0 +1,262 @@
+"""The Biprojection Multimodal Transformer (BPMuLT; paper §4, Fig. 4 and Fig. 7).
+
+Shape legend: ``B`` batch, ``L_M`` length of modality M, ``d`` model width, ``k`` final-GMU
+inputs, ``c`` logits.
+
+For each target M3 in (L, V, A), with (M1, M2) the other two modalities:
+
+1. level 1: the six crossmodal transformers ``Z_{M1->M2}`` of MuLT (§4.1);
+2. level 2 (biprojection, eq. 2-8): ``Z_{M1->M2=>M3} = CT2(query X_M3, keys/values Z_{M1->M2})``
+   and ``Z_{M2->M1=>M3}``;
+3. tokens: one step per sequence (last; first for BERT text);
+4. level-1 -> level-2 residual (eq. 25-26): ``L1' = L1 + token(Z_{M1->M2})``, ``L2'`` likewise;
+5. top FGMU: ``H_M3 = FGMU(L1', L2')`` (eq. 9-12);
+6. middle FGMU + level-1 -> level-3 residual (eq. 27):
+   ``H'_M3 = FGMU_mid(token(Z_{M1->M2}), token(Z_{M2->M1})) + H_M3``;
+7. the simple parallel branch gives ``H_P`` (:mod:`bpmult.models.parallel`);
+8. the final GMU (eq. 23) over ``[H'_L, H'_V, H'_A, H_P, H_E...]``, then the residual block
+   (eq. 24) on its c outputs (or, as in the authors' code, a width-d GMU and MuLT's head).
+
+The ablations of Table 2 switch steps off or swap them through :class:`ModelConfig` flags.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from bpmult.models.config import LETTERS, ModelConfig
+from bpmult.models.parallel import ParallelBranch
+from bpmult.models.parts import (
+    CrossmodalProjections,
+    ExtraProjections,
+    ModalityInputs,
+    MultHead,
+    arrow,
+    fit_to_model_lengths,
+    make_encoder,
+    take_token,
+    token_gate,
+)
+from bpmult.nn import GMU, FusionGMU, ResidualBlock
+
+TARGETS = ("text", "video", "audio")
+
+# (M1, M2) per target M3, in the authors' order: L gets (A->V)->L and (V->A)->L first/second
+BIPROJECTION_SOURCES = {"text": ("audio", "video"), "video": ("audio", "text"), "audio": ("video", "text")}
+
+
+def biprojection_key(m1: str, m2: str, m3: str) -> str:
+    """Module key of ``CT2(query M3, keys Z_{M1->M2})``: ``"audio_to_video_to_text"``."""
+    return f"{m1}_to_{m2}_to_{m3}"
+
+
+def biprojection_name(m1: str, m2: str, m3: str) -> str:
+    """Analysis name of ``Z_{M1->M2=>M3}``: ``"(A->V)->L"``."""
+    return f"({arrow(m1, m2)})->{LETTERS[m3]}"
+
+
+def final_input_names(cfg: ModelConfig) -> tuple[str, ...]:
+    """Names of the final GMU's inputs, in order (``model.final_inputs``)."""
+    names: list[str] = []
+    for m3 in TARGETS:
+        m1, m2 = BIPROJECTION_SOURCES[m3]
+        if cfg.top_fusion == "none":  # the level-2 tokens (with their residuals) go to the GMU
+            names += [biprojection_name(m1, m2, m3), biprojection_name(m2, m1, m3)]
+            if cfg.final_level1_tokens:  # Fig. 8 order: (A->V)->L, (V->A)->L, V->L, A->L
+                names += [arrow(m2, m3), arrow(m1, m3)]
+        else:
+            names.append(LETTERS[m3])
+    if cfg.parallel_branch:
+        names.append("P")
+    return tuple(names + [name for name, _ in cfg.extras])
+
+
+class BPMuLT(nn.Module):
+    """BPMuLT and its ablations.
+
+    Args:
+        cfg: a config with ``architecture="bpmult"``.
+
+    Attributes:
+        final_inputs: names of the final GMU's inputs, in order.
+    """
+
+    def __init__(self, *, cfg: ModelConfig) -> None:
+        super().__init__()
+        if cfg.architecture != "bpmult":
+            raise ValueError(f"BPMuLT needs architecture='bpmult', got {cfg.architecture!r}")
+        self.config = cfg
+        d = cfg.d_model
+        self.inputs = ModalityInputs(cfg=cfg)
+
+        # steps 1-2: level-1 and level-2 crossmodal transformers
+        self.crossmodal = CrossmodalProjections(cfg=cfg)
+        self.biprojection = nn.ModuleDict({
+            biprojection_key(a, b, m3): make_encoder(
+                cfg, width=d, layers=cfg.layers, attn_dropout=cfg.attn_dropout,
+                layer_type="mult" if cfg.level2_layer == "cross" else "translating",
+                shared_attention=cfg.translating_shared_weights, query_norm=cfg.translating_query_norm,
+            )
+            for m3 in TARGETS
+            for a, b in (BIPROJECTION_SOURCES[m3], BIPROJECTION_SOURCES[m3][::-1])
+        })
+
+        # step 4 in the authors' sequence form: level-1 outputs mapped to the target's length
+        if cfg.level1_residual_mode == "sequence" and (cfg.level1_residual or cfg.middle_fgmu):
+            lengths = cfg.model_lengths
+            self.time_adapters = nn.ModuleDict({
+                f"{m2}_time_to_{m3}": nn.Linear(lengths[m2], lengths[m3])
+                for m3 in TARGETS for m2 in BIPROJECTION_SOURCES[m3]
+                if lengths[m2] != lengths[m3]
+            })
+
+        # steps 5-6: per-target fusions
+        if cfg.top_fusion == "fgmu":
+            self.top_fgmu = nn.ModuleDict({m3: FusionGMU(dim=d) for m3 in TARGETS})
+        elif cfg.top_fusion == "transformer":
+            self.top_transformer = nn.ModuleDict({
+                m3: make_encoder(cfg, width=2 * d, layers=cfg.memory_layers, attn_dropout=cfg.attn_dropout)
+                for m3 in TARGETS
+            })
+        if cfg.middle_fgmu:
+            self.middle_fgmu = nn.ModuleDict({m3: FusionGMU(dim=d) for m3 in TARGETS})
+
+        # step 7: simple parallel branch
+        if cfg.parallel_branch:
+            self.parallel = ParallelBranch(cfg=cfg)
+        if cfg.extras:
+            self.extras = ExtraProjections(cfg=cfg)
+
+        # step 8: final GMU and head
+        self.final_inputs = final_input_names(cfg)
+        widths = [d] * len(self.final_inputs)
+        if cfg.top_fusion == "transformer":  # H_L, H_V, H_A are tokens of width-2d encoders
+            widths[:3] = [2 * d] * 3
+        gmu_width = cfg.n_outputs if cfg.final_gmu_out == "classes" else d
+        self.final_gmu = GMU(in_dims=widths, out_dim=gmu_width)
+        if cfg.final_gmu_out == "classes":
+            self.head = ResidualBlock(dim=cfg.n_outputs, dropout=cfg.out_dropout)  # eq. 24
+        else:
+            self.head = MultHead(dim=d, n_outputs=cfg.n_outputs, dropout=cfg.out_dropout)
+
+    def _time_adapt(self, seq: torch.Tensor, *, time_of: str, target: str) -> torch.Tensor:
+        """Map ``(B, S_from, d)`` to ``(B, S_target, d)`` over time (identity for equal lengths)."""
+        key = f"{time_of}_time_to_{target}"
+        if key not in self.time_adapters:
+            return seq
+        return self.time_adapters[key](seq.transpose(1, 2)).transpose(1, 2)
+
+    def forward(self, batch: dict[str, torch.Tensor], return_analysis: bool = False):
+        """Classify a batch.
+
+        Args:
+            batch: ``text``, ``video``, ``audio`` ``(B, L_M, orig_d_M)`` and each extra ``(B, w)``.
+            return_analysis: also return gates and tokens (see ``docs/design.md`` §2).
+
+        Returns:
+            logits ``(B, c)``, or ``(logits, analysis)``.
+        """
+        cfg = self.config
+        tokens: dict[str, torch.Tensor] = {}
+        gates: dict[str, torch.Tensor] = {}
+
+        x = self.inputs(batch)  # {m: (B, L_m, d)}
+        if cfg.level1_residual_mode == "sequence":  # the authors' code pads every input to a fixed length
+            x = fit_to_model_lengths(x, cfg)
+
+        z1 = self.crossmodal(x)  # step 1: {(M1, M2): (B, L_M2, d)}
+        for (s, t), seq in z1.items():
+            tokens[arrow(s, t)] = take_token(seq, time_of=t, cfg=cfg)
+
+        final: list[torch.Tensor] = []
+        for m3 in TARGETS:  # steps 2-6
+            final += self._target_vectors(m3, x, z1, tokens, gates)
+
+        if cfg.parallel_branch:  # step 7: H_P
+            parallel, parallel_tokens = self.parallel(x)
+            tokens.update(parallel_tokens)
+            tokens["H_P"] = parallel.fused
+            gates["parallel"] = parallel.gates
+            final.append(parallel.fused)
+        if cfg.extras:
+            extras = self.extras(batch)
+            tokens.update({f"E_{name}": v for name, v in extras.items()})
+            final += list(extras.values())
+
+        out = self.final_gmu(final)  # step 8: eq. 23
+        gates["final"] = out.gates
+        for i, name in enumerate(self.final_inputs):
+            tokens[f"gmu_part_{name}"] = out.parts[:, i]
+        logits = self.head(out.fused)  # eq. 24 (or MuLT's head)
+        if return_analysis:
+            return logits, {"gates": gates, "tokens": tokens}
+        return logits
+
+    def _target_vectors(
+        self,
+        m3: str,
+        x: dict[str, torch.Tensor],
+        z1: dict[tuple[str, str], torch.Tensor],
+        tokens: dict[str, torch.Tensor],
+        gates: dict[str, torch.Tensor],
+    ) -> list[torch.Tensor]:
+        """Steps 2-6 for target ``m3``: the vectors it sends to the final GMU.
+
+        Records its tokens and gates in ``tokens`` and ``gates``.
+
+        Returns:
+            ``[H'_M3]`` (width d; 2d for the transformer ablation), or without FGMUs the two
+            level-2 tokens (and, for all-transformers, the two level-1 tokens into M3).
+        """
+        cfg = self.config
+        m1, m2 = BIPROJECTION_SOURCES[m3]
+        letter = LETTERS[m3]
+        sequence_mode = cfg.level1_residual_mode == "sequence"
+
+        # step 2: biprojections, query X_M3 and keys/values the level-1 outputs (eq. 2-8)
+        bi1 = self.biprojection[biprojection_key(m1, m2, m3)](x[m3], z1[(m1, m2)])  # (B, L_M3, d)
+        bi2 = self.biprojection[biprojection_key(m2, m1, m3)](x[m3], z1[(m2, m1)])
+        name1, name2 = biprojection_name(m1, m2, m3), biprojection_name(m2, m1, m3)
+        tokens[name1] = take_token(bi1, time_of=m3, cfg=cfg)  # step 3
+        tokens[name2] = take_token(bi2, time_of=m3, cfg=cfg)
+
+        if cfg.top_fusion == "transformer":  # ablation: a memory encoder over [bi1, bi2] along features
+            h = self.top_transformer[m3](torch.cat([bi1, bi2], dim=-1))  # (B, L_M3, 2d)
+            tokens[f"H_{letter}"] = take_token(h, time_of=m3, cfg=cfg)
+            return [tokens[f"H_{letter}"]]
+
+        # step 4: level-1 -> level-2 residual (eq. 25-26) on tokens, or on whole sequences
+        if sequence_mode:
+            level2 = [bi1, bi2]
+            if cfg.level1_residual or cfg.middle_fgmu:
+                level1 = [self._time_adapt(z1[(m1, m2)], time_of=m2, target=m3),
+                          self._time_adapt(z1[(m2, m1)], time_of=m1, target=m3)]
+        else:
+            level2 = [tokens[name1], tokens[name2]]
+            level1 = [tokens[arrow(m1, m2)], tokens[arrow(m2, m1)]]
+        if cfg.level1_residual:
+            level2 = [level2[0] + level1[0], level2[1] + level1[1]]
+
+        def as_token(v: torch.Tensor) -> torch.Tensor:  # sequences become tokens after the fusions
+            return take_token(v, time_of=m3, cfg=cfg) if sequence_mode else v
+
+        def as_token_gate(g: torch.Tensor) -> torch.Tensor:
+            return token_gate(g, time_of=m3, cfg=cfg) if sequence_mode else g
+
+        if cfg.top_fusion == "none":  # ablation: no FGMUs; the level-2 tokens go to the final GMU
+            vectors = [as_token(level2[0]), as_token(level2[1])]
+            if cfg.final_level1_tokens:  # all-transformers: also the level-1 tokens into M3
+                vectors += [tokens[arrow(m2, m3)], tokens[arrow(m1, m3)]]
+            return vectors
+
+        top = self.top_fgmu[m3](level2)  # step 5: H_M3 = FGMU(L1', L2') (eq. 9-12)
+        gates[f"top_{letter}"] = as_token_gate(top.gates)
+        tokens[f"H_{letter}"] = as_token(top.fused)
+        fused = top.fused
+        if cfg.middle_fgmu:  # step 6: H'_M3 = FGMU_mid(level-1) + H_M3 (eq. 27)
+            middle = self.middle_fgmu[m3](level1)
+            gates[f"middle_{letter}"] = as_token_gate(middle.gates)
+            fused = fused + middle.fused
+        tokens[f"H'_{letter}"] = as_token(fused)
+        return [tokens[f"H'_{letter}"]]

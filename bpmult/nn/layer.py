@@ -1,0 +1,75 @@
+"""One pre-LN layer of MuLT's transformer encoder.
+
+Shape legend: ``B`` batch, ``Lq`` query length, ``Lk`` key/value length, ``E`` width.
+
+``x = x + drop(MHA(LN0(x), LN0(kv), LN0(kv)))`` (keys and values use the query's LN0, as the
+official code does), then ``x = x + drop(fc2(drop(relu(fc1(LN1(x))))))`` with ``fc1: E -> 4E``.
+Names follow the official state dict: ``self_attn``, ``fc1``, ``fc2``, ``layer_norms.{0,1}``.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from bpmult.nn.attention import MultiheadAttention
+
+
+def mult_linear(in_features: int, out_features: int) -> nn.Linear:
+    """``nn.Linear`` with MuLT's initialisation (Xavier-uniform weight, zero bias)."""
+    layer = nn.Linear(in_features, out_features)
+    nn.init.xavier_uniform_(layer.weight)
+    nn.init.zeros_(layer.bias)
+    return layer
+
+
+class TransformerEncoderLayer(nn.Module):
+    """One pre-LN MuLT layer: (cross- or self-) attention, then the feed-forward block.
+
+    Args:
+        embed_dim: E.
+        num_heads: attention heads; must divide ``embed_dim``.
+        attn_dropout: dropout on attention probabilities.
+        relu_dropout: dropout after the ReLU of the feed-forward block.
+        res_dropout: dropout on each residual branch.
+        attn_mask: use MuLT's mask (see :mod:`bpmult.nn.masks`).
+    """
+
+    def __init__(
+        self,
+        *,
+        embed_dim: int,
+        num_heads: int,
+        attn_dropout: float = 0.0,
+        relu_dropout: float = 0.0,
+        res_dropout: float = 0.0,
+        attn_mask: bool = True,
+    ) -> None:
+        super().__init__()
+        self.self_attn = MultiheadAttention(embed_dim=embed_dim, num_heads=num_heads, attn_dropout=attn_dropout)
+        self.fc1 = mult_linear(embed_dim, 4 * embed_dim)
+        self.fc2 = mult_linear(4 * embed_dim, embed_dim)
+        self.layer_norms = nn.ModuleList([nn.LayerNorm(embed_dim) for _ in range(2)])
+        self.relu_dropout = relu_dropout
+        self.res_dropout = res_dropout
+        self.attn_mask = attn_mask
+
+    def feed_forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``fc2(drop(relu(fc1(x))))``, shapes ``(B, L, E) -> (B, L, E)``."""
+        hidden = F.dropout(F.relu(self.fc1(x)), p=self.relu_dropout, training=self.training)
+        return self.fc2(hidden)
+
+    def forward(
+        self, x: torch.Tensor, key: torch.Tensor | None = None, value: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """Args: x ``(B, Lq, E)``; key, value ``(B, Lk, E)`` or None. Returns ``(B, Lq, E)``."""
+        norm = self.layer_norms[0]
+        q = norm(x)
+        if key is None:
+            attended = self.self_attn(q, masked=self.attn_mask)
+        else:  # keys and values share the query's LayerNorm (official MuLT)
+            attended = self.self_attn(q, norm(key), norm(value), masked=self.attn_mask)
+        x = x + F.dropout(attended, p=self.res_dropout, training=self.training)
+        x = x + F.dropout(self.feed_forward(self.layer_norms[1](x)), p=self.res_dropout, training=self.training)
+        return x
