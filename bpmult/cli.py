@@ -10,31 +10,30 @@ import argparse
 import importlib
 import sys
 
-# modules that define add_commands(subparsers); each sub-parser sets ``func`` to a callable(args) -> int
-COMMAND_MODULES = (
-    "bpmult.models.commands",   # check-mult, models
-    "bpmult.data.commands",     # fetch, prepare, synth
-    "bpmult.train_commands",    # train, summarize
-    "bpmult.report_commands",   # tables, figures, report helpers
-)
+# command -> the module that defines it through add_commands(subparsers); each sub-parser sets
+# ``func`` to a callable(args) -> int. Only the module of the command being run is imported, so a
+# command does not pay for the imports of the others (torch, scikit-learn, papermill).
+COMMANDS = {
+    "check-mult": "bpmult.models.commands", "models": "bpmult.models.commands",
+    "fetch": "bpmult.data.commands", "prepare": "bpmult.data.commands", "synth": "bpmult.data.commands",
+    "train": "bpmult.train_commands", "summarize": "bpmult.train_commands",
+    "notebook": "bpmult.report_commands", "stage": "bpmult.report_commands", "report": "bpmult.report_commands",
+}
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The parser with every command, or only ``command``'s module when it is known."""
     parser = argparse.ArgumentParser(prog="bpmult", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
-    for name in COMMAND_MODULES:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as err:
-            if err.name == name:  # area not present in this build
-                continue
-            raise
-        module.add_commands(sub)
+    modules = [COMMANDS[command]] if command in COMMANDS else list(dict.fromkeys(COMMANDS.values()))
+    for name in modules:
+        importlib.import_module(name).add_commands(sub)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
+    args = build_parser(argv[0] if argv else None).parse_args(argv)
     try:
         return int(args.func(args) or 0)
     except (FileNotFoundError, ValueError, KeyError, RuntimeError) as err:

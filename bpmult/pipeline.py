@@ -45,6 +45,68 @@ def banner(params: dict[str, Any]) -> str:
     return report.profile_statement(profile, is_synthetic(profile), list(params[profile]["seeds"]))
 
 
+# ----------------------------------------------------------------------------- data
+
+DOWNLOADS = Path("data/downloads")  # fetched files persist here, outside DVC outputs (no re-download)
+MANUAL = Path("data/manual")        # hand-placed files (versioned by data.dvc)
+TEXT_CACHE = Path(".cache/text")    # content-addressed text-encoder cache (encoder id + text hash)
+
+
+def raw_stage(source: str, out: Path, params_path: str | Path = "params.yaml") -> None:
+    """Write the raw files of ``source`` (moviescope, mmimdb, iemocap, mosei) into ``out``.
+
+    Synthetic profiles generate them with :func:`bpmult.data.synthesize` (the real upstream
+    formats); the paper profile fetches the real files into ``data/downloads`` (verified against
+    the committed SHA-256 lock) and hard-links them into ``out``.
+    """
+    params = load_params(params_path)
+    profile = active_profile(params)
+    data = params[profile].get("data", {})
+    if is_synthetic(profile):
+        from bpmult.data import synthesize
+
+        sizes = data.get("synth_size", {})
+        synthesize(source, out, seed=int(data.get("synth_seed", 0)), size=sizes.get(source))
+        return
+    from bpmult.data.fetch import fetch_sources, read_lock
+    from bpmult.data.registry import FETCH_TARGETS
+
+    if source not in FETCH_TARGETS:
+        raise ValueError(f"raw source {source!r}: expected one of {sorted(FETCH_TARGETS)}")
+    lock = read_lock()
+    for raw_dir, sources in FETCH_TARGETS[source].items():
+        report_ = fetch_sources(raw_dir, sources, out=DOWNLOADS, manual=MANUAL, lock=lock, progress=False)
+        print("\n".join(report_.lines))
+        _link_tree(DOWNLOADS / raw_dir, Path(out) / raw_dir if len(FETCH_TARGETS[source]) > 1 else Path(out))
+
+
+def _link_tree(src: Path, dst: Path) -> None:
+    """Mirror ``src`` into ``dst`` with hard links (copies across file systems)."""
+    import os
+
+    for path in src.rglob("*"):
+        if path.is_dir():
+            continue
+        target = dst / path.relative_to(src)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        real = path.resolve()
+        try:
+            os.link(real, target)
+        except OSError:
+            shutil.copy2(real, target)
+
+
+def prepare_stage(dataset: str, raw: Path, out: Path, params_path: str | Path = "params.yaml") -> dict[str, Any]:
+    """Prepare ``dataset`` from its raw folder with the profile's text encoder; returns the manifest."""
+    from bpmult.data.registry import prepare, resolve_config
+
+    params = load_params(params_path)
+    profile = active_profile(params)
+    encoder = params[profile].get("data", {}).get("text_encoder")
+    config, _ = resolve_config(raw, text_encoder=encoder)
+    return prepare(dataset, raw, out, config=config, cache_dir=TEXT_CACHE)
+
+
 # ----------------------------------------------------------------------------- training
 
 
@@ -102,14 +164,15 @@ def train_stage(*, dataset: str, variant: str, modalities: str, data_dir: str, r
     The summary goes to ``metrics_path`` (small, in git, ``dvc metrics``) and each seed's history
     to ``curves_dir/seed_<s>.csv`` (``dvc plots``).
     """
-    from bpmult import profiles, train
+    from bpmult import train
 
     params = load_params(params_path)
     profile = active_profile(params)
-    resolved = profiles.resolve(params, dataset, variant, profile=profile)
     run = Path(run_dir)
-    summary = train.train_seeds(data_dir, variant, run, seeds=resolved.seeds, profile=profile,
-                                params=params, modalities=modalities, resume=True)
+    # a fresh run: DVC removes a stage's outputs before running it, and a hand-run notebook must not
+    # reuse results trained on other data (`bpmult train --resume` continues a killed run)
+    summary = train.train_seeds(data_dir, variant, run, profile=profile, params=params, dataset=dataset,
+                                modalities=modalities, resume=False, progress=False)
     report.write_text_atomic(Path(metrics_path), json.dumps(summary, indent=2, sort_keys=True))
     curves = Path(curves_dir)
     if curves.exists():

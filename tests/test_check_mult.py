@@ -19,11 +19,6 @@ from bpmult.models.official import (
 REFERENCE = Path(__file__).parent / "data" / "mult_aligned.npz"
 
 
-@pytest.fixture(autouse=True)
-def only_model_commands(monkeypatch):
-    """Parse with the models area's commands only, so these tests do not depend on other areas."""
-    monkeypatch.setattr(cli, "COMMAND_MODULES", ("bpmult.models.commands",))
-
 
 def copy_with(tmp_path: Path, name: str, change) -> Path:
     with np.load(REFERENCE) as data:

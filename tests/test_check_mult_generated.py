@@ -27,11 +27,6 @@ CASES = {
 WIDTHS = dict(text=13, audio=7, video=5)
 
 
-@pytest.fixture(autouse=True)
-def only_model_commands(monkeypatch):
-    """Parse with the models area's commands only, so these tests do not depend on other areas."""
-    monkeypatch.setattr(cli, "COMMAND_MODULES", ("bpmult.models.commands",))
-
 
 def write_case(tmp_path, case, **overrides):
     spec = CASES[case]

@@ -11,7 +11,7 @@ NOTEBOOKS = {
                           "Trains with the active profile of `params.yaml`, writes the run's artifacts, "
                           "and shows its learning curves and metrics. Executed by the `train` stages of "
                           "`dvc.yaml` through Papermill; runs top to bottom with its defaults."),
-        new_code_cell('dataset = "iemocap_aligned"\nvariant = "bpmult"\nmodalities = "TVAP"\n'
+        new_code_cell('dataset = "iemocap_aligned"\nvariant = "bpmult"\nmodalities = "TVA"\n'
                       'data_dir = "data/prepared/iemocap_aligned"\nrun_dir = "runs/iemocap_aligned-bpmult"\n'
                       'metrics_path = "metrics/runs/iemocap_aligned-bpmult.json"\ncurves_dir = "curves/iemocap_aligned-bpmult"\n'
                       'params_path = "params.yaml"',

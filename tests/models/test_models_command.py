@@ -11,11 +11,6 @@ from bpmult.models import VARIANTS, build_model, count_parameters
 from bpmult.models.presets import dataset_config
 
 
-@pytest.fixture(autouse=True)
-def only_model_commands(monkeypatch):
-    """Parse with the models area's commands only, so these tests do not depend on other areas."""
-    monkeypatch.setattr(cli, "COMMAND_MODULES", ("bpmult.models.commands",))
-
 
 def test_models_lists_every_variant_with_its_count(capsys):
     assert cli.main(["models", "--dataset", "iemocap"]) == 0
