@@ -56,9 +56,22 @@ def example_batch(manifest: dict[str, Any], batch_size: int = 2) -> dict[str, to
             for name, shape in manifest["modalities"].items()}
 
 
+def model_for(manifest: dict[str, Any], dataset: str, variant: str, params: dict[str, Any],
+              profile: str) -> torch.nn.Module:
+    """The model a training run of the profile builds for this prepared data (TVAP setting)."""
+    from bpmult import profiles, train
+
+    _, extras = train.resolve_modalities(manifest, None)
+    resolved = profiles.resolve(params, dataset, variant, profile=profile)
+    torch.manual_seed(0)
+    model, _ = train.registry_model(variant, {**train.model_inputs(manifest, dataset, extras),
+                                              **resolved.model_overrides})
+    return model
+
+
 def diagrams_html(prepared: Path, params: dict[str, Any]) -> str:
     """HTML tables of the traced call order of the shown Moviescope variants."""
-    from bpmult import pipeline, train
+    from bpmult import pipeline
 
     manifest_path = Path(prepared) / "moviescope" / "manifest.json"
     if not manifest_path.is_file():
@@ -68,7 +81,7 @@ def diagrams_html(prepared: Path, params: dict[str, Any]) -> str:
     batch = example_batch(manifest)
     parts = []
     for variant in SHOWN_VARIANTS:
-        model = train.build_model_for(manifest, "moviescope", variant, params=params, profile=profile)
+        model = model_for(manifest, "moviescope", variant, params, profile)
         records = trace_calls(model, batch)
         rows = "".join(
             f"<tr><td>{i}</td><td><code>{html.escape(r['module'])}</code></td><td>{r['type']}</td>"

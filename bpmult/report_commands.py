@@ -25,7 +25,9 @@ def run_notebook(name: str, out_html: Path, parameters: dict[str, str], cwd: Pat
         executed = Path(tmp) / f"{name}.ipynb"
         papermill.execute_notebook(str(source), str(executed), parameters=parameters, kernel_name="python3",
                                    cwd=str(cwd), progress_bar=False, log_output=False)
-        body, _ = HTMLExporter().from_notebook_node(nbformat.read(executed, as_version=4))
+        # the pages are reports: outputs only (the code is in notebooks/, one call per cell)
+        exporter = HTMLExporter(exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True)
+        body, _ = exporter.from_notebook_node(nbformat.read(executed, as_version=4))
     from bpmult.report import write_text_atomic
 
     write_text_atomic(Path(out_html), body)
