@@ -128,12 +128,16 @@ class TrainResult:
         return {p.name: pd.read_csv(p / "history.csv") for p in self.seed_dirs()}
 
     def curves_figure(self):
+        import matplotlib.pyplot as plt
+
         from bpmult import plots
 
         histories = self.histories()
         metric = next((c for c in next(iter(histories.values())).columns
                        if c == f"dev_{self.selection_metric}"), None) or "dev_loss"
-        return plots.training_curves(histories, metric)
+        fig = plots.training_curves(histories, metric)
+        plt.close(fig)  # shown once, as the cell's value
+        return fig
 
     def metrics_frame(self):
         import pandas as pd
@@ -144,7 +148,7 @@ class TrainResult:
                 if isinstance(entry, dict) and "mean" in entry:
                     rows.append({"split": split, "metric": key, "mean": entry["mean"], "std": entry.get("std"),
                                  "n seeds": entry.get("n")})
-        return pd.DataFrame(rows)
+        return pd.DataFrame(rows).round(2)
 
     def per_seed_frame(self):
         import pandas as pd
@@ -154,7 +158,7 @@ class TrainResult:
             m = json.loads((p / "metrics.json").read_text())
             rows.append({"seed": p.name, "best epoch": m.get("best_epoch"), "train seconds": m.get("train_seconds"),
                          **{f"test {k}": v for k, v in m.get("test", {}).items() if isinstance(v, (int, float))}})
-        return pd.DataFrame(rows)
+        return pd.DataFrame(rows).round(2)
 
 
 def train_stage(*, dataset: str, variant: str, modalities: str, data_dir: str, run_dir: str,

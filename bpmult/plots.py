@@ -7,11 +7,8 @@ from __future__ import annotations
 
 from typing import Mapping, Sequence
 
-import matplotlib
-
-matplotlib.use("Agg")  # the report is rendered headless
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+import matplotlib.pyplot as plt  # headless runs fall back to Agg; notebooks keep their inline backend
+import numpy as np
 
 MODALITY_COLOURS = {"L": "#e6b800", "V": "#1f5fbf", "A": "#c62828", "P": "#7b7b7b",
                     "poster": "#111111", "metadata": "#6a1b9a"}
