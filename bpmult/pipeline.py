@@ -193,20 +193,21 @@ def train_stage(*, dataset: str, variant: str, modalities: str, data_dir: str, r
 @dataclass
 class TablesResult:
     runs_dir: Path
+    prepared_dir: Path
     banner_html: str
 
     def html(self, key: str) -> str:
         table = report.load_paper_results()[key]
         return (f"<h3>{html.escape(table['title'])}</h3>"
-                + report.table_html(table, report.compare_table(table, self.runs_dir)))
+                + report.table_html(table, report.compare_table(table, self.runs_dir, self.prepared_dir)))
 
 
 def tables_stage(*, runs_dir: str, prepared_dir: str, params_path: str, tables_json_path: str) -> TablesResult:
     """Compare every paper table with our runs; write the comparison as JSON for ``dvc metrics``."""
     params = load_params(params_path)
-    data = report.tables_json(Path(runs_dir))
+    data = report.tables_json(Path(runs_dir), Path(prepared_dir))
     report.write_text_atomic(Path(tables_json_path), json.dumps(_flat_tables(data), indent=2, sort_keys=True))
-    return TablesResult(Path(runs_dir), banner(params))
+    return TablesResult(Path(runs_dir), Path(prepared_dir), banner(params))
 
 
 def _flat_tables(data: dict[str, Any]) -> dict[str, Any]:
@@ -214,11 +215,12 @@ def _flat_tables(data: dict[str, Any]) -> dict[str, Any]:
     flat: dict[str, Any] = {}
     for table, rows in data.items():
         for row in rows:
-            if row["source"] != "ours":
+            if row["source"] not in ("ours", "prior"):
                 continue
+            name = row["run"] or "label_prior"
             for key, cell in row["cells"].items():
                 if cell["ours"] is not None:
-                    flat.setdefault(table, {}).setdefault(row["run"], {})[key] = round(cell["ours"], 3)
+                    flat.setdefault(table, {}).setdefault(name, {})[key] = round(cell["ours"], 3)
     return flat
 
 

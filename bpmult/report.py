@@ -110,12 +110,15 @@ def _paper_value(row: dict[str, Any], group: str, metric: str) -> Any:
     return row.get(metric) if not group else (row.get(group) or {}).get(metric)
 
 
-def compare_table(table: dict[str, Any], runs_dir: Path) -> list[dict[str, Any]]:
+def compare_table(table: dict[str, Any], runs_dir: Path, prepared_dir: Path | None = None) -> list[dict[str, Any]]:
     """Every row of a paper table with our matching cells.
 
+    With ``prepared_dir`` (holding ``<dataset>/``), a last row gives the label prior's scores on
+    the same test set (:mod:`bpmult.prior`), computed here, never from the paper.
+
     Returns:
-        One dict per row: ``model``, ``modalities``, ``source`` ("ours" or "cited"), ``run``
-        (our run name or None for cited rows) and ``cells`` {column key: Cell}.
+        One dict per row: ``model``, ``modalities``, ``source`` ("ours", "cited" or "prior"),
+        ``run`` (our run name or None) and ``cells`` {column key: Cell}.
     """
     rows = []
     for row in table["rows"]:
@@ -129,7 +132,18 @@ def compare_table(table: dict[str, Any], runs_dir: Path) -> list[dict[str, Any]]
             cells[key] = Cell(paper, paper_std, ours, ours_std, n)
         rows.append({"model": row["model"], "modalities": row.get("modalities"), "source": row["source"],
                      "run": name, "cells": cells})
+    data_dir = None if prepared_dir is None else Path(prepared_dir) / table["dataset"]
+    if data_dir is not None and (data_dir / "manifest.json").is_file():
+        from bpmult.prior import prior_metrics
+
+        prior = prior_metrics(data_dir)
+        cells = {key: Cell(None, None, _finite(prior.get(key)), None, 0) for _, _, key in table_columns(table)}
+        rows.append({"model": "label prior", "modalities": None, "source": "prior", "run": None, "cells": cells})
     return rows
+
+
+def _finite(value: Any) -> float | None:
+    return None if value is None or not math.isfinite(float(value)) else float(value)
 
 
 def _fmt(mean: float | None, std: float | None) -> str:
@@ -156,7 +170,7 @@ def table_html(table: dict[str, Any], compared: list[dict[str, Any]]) -> str:
     body = []
     for row in compared:
         label = row["model"] + (f" ({row['modalities']})" if row["modalities"] else "")
-        cls = "cited" if row["source"] == "cited" else "ours"
+        cls = row["source"]
         cells = []
         for _, _, key in cols:
             c: Cell = row["cells"][key]
@@ -164,11 +178,16 @@ def table_html(table: dict[str, Any], compared: list[dict[str, Any]]) -> str:
                 cells.append(f'<td><span class="paper">{_fmt(c.paper, c.paper_std)}</span>'
                              f'<br><span class="note">cited</span></td>')
                 continue
+            if row["source"] == "prior":
+                cells.append(f'<td><span class="ours">{_fmt(c.ours, None)}</span></td>')
+                continue
             ours = "no run" if c.ours is None else f"{_fmt(c.ours, c.ours_std)} <small>(n={c.n})</small>"
             diff = "" if c.diff is None else f'<br><span class="diff">Δ {c.diff:+.1f}</span>'
             cells.append(f'<td><span class="paper">paper {_fmt(c.paper, c.paper_std)}</span>'
                          f'<br><span class="ours">ours {ours}</span>{diff}</td>')
-        source = "cited (not rerun)" if row["source"] == "cited" else f"ours: <code>{row['run']}</code>"
+        source = {"cited": "cited (not rerun)",
+                  "prior": "baseline: train label frequencies as predictions, this test set"}.get(
+            row["source"], f"ours: <code>{row['run']}</code>")
         body.append(f'<tr class="{cls}"><td>{html.escape(label)}</td><td>{source}</td>{"".join(cells)}</tr>')
     notes = "".join(f"<li>{html.escape(n)}</li>" for n in table.get("notes", []))
     notes_html = f'<p><b>Notes on the printed table:</b></p><ul class="notes">{notes}</ul>' if notes else ""
@@ -176,13 +195,13 @@ def table_html(table: dict[str, Any], compared: list[dict[str, Any]]) -> str:
             f"{notes_html}")
 
 
-def tables_json(runs_dir: Path) -> dict[str, Any]:
+def tables_json(runs_dir: Path, prepared_dir: Path | None = None) -> dict[str, Any]:
     """All comparisons as plain data (for ``dvc metrics`` and tests)."""
     out = {}
     for key, table in load_paper_results().items():
         out[key] = [{**{k: v for k, v in row.items() if k != "cells"},
                      "cells": {k: c.to_dict() for k, c in row["cells"].items()}}
-                    for row in compare_table(table, runs_dir)]
+                    for row in compare_table(table, runs_dir, prepared_dir)]
     return out
 
 
@@ -293,6 +312,7 @@ table{border-collapse:collapse;margin:1em 0;font-size:13px}
 td,th{border:1px solid #ccc;padding:4px 6px;vertical-align:top}
 th{background:#f3f3f3}
 tr.cited td{background:#fafafa;color:#666}
+tr.prior td{background:#eef3fa}
 .paper{color:#555}.ours{font-weight:600}.diff{color:#1a5e9a}.note{font-size:11px;color:#999}
 .banner{padding:.8em 1em;border-radius:6px;margin:1em 0}
 .banner.synthetic{background:#fff3cd;border:1px solid #e0c060}
