@@ -3,6 +3,8 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
+# stage commands (bpmult, papermill's kernel) come from the venv without activating it
+RUN := PATH="$(CURDIR)/$(BIN):$$PATH"
 STAMP := $(VENV)/.installed
 
 .PHONY: repro test lab venv clean-venv
@@ -18,14 +20,14 @@ $(STAMP): requirements.lock pyproject.toml
 venv: $(STAMP)
 
 repro: $(STAMP)
-	$(BIN)/dvc repro
+	$(RUN) dvc repro
 	@echo "report: reports/index.html"
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -q
+	$(RUN) python -m pytest -q
 
 lab: $(STAMP)
-	$(BIN)/jupyter lab --notebook-dir=notebooks --allow-root --no-browser
+	$(RUN) jupyter lab --notebook-dir=notebooks --allow-root --no-browser
 
 clean-venv:
 	rm -rf $(VENV)
