@@ -22,6 +22,22 @@ SOURCES = {"moviescope": "moviescope", "mmimdb": "mmimdb", "iemocap_aligned": "i
 SYNTHETIC_PROFILES = ("embedded", "smoke")
 
 
+def use_repo_root(start: str | Path | None = None) -> Path:
+    """Change to the repository root (the nearest folder up with ``dvc.yaml``) and return it.
+
+    The notebooks' default paths are relative to the root; Papermill already runs there, Jupyter
+    Lab starts a notebook's kernel in ``notebooks/``.
+    """
+    import os
+
+    here = Path(start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        if (folder / "dvc.yaml").is_file():
+            os.chdir(folder)
+            return folder
+    raise FileNotFoundError(f"{here}: no dvc.yaml here or above; run the notebook inside the bpmult repository")
+
+
 def load_params(params_path: str | Path = "params.yaml") -> dict[str, Any]:
     from bpmult import profiles
 

@@ -12,11 +12,12 @@ NOTEBOOKS = {
                           "and shows its learning curves and metrics. Executed by the `train` stages of "
                           "`dvc.yaml` through Papermill; runs top to bottom with its defaults."),
         new_code_cell('dataset = "iemocap_aligned"\nvariant = "bpmult"\nmodalities = "TVA"\n'
-                      'data_dir = "data/prepared/iemocap_aligned"\nrun_dir = "runs/iemocap_aligned-bpmult"\n'
-                      'metrics_path = "metrics/runs/iemocap_aligned-bpmult.json"\ncurves_dir = "curves/iemocap_aligned-bpmult"\n'
-                      'params_path = "params.yaml"',
+                      'data_dir = "data/prepared/iemocap_aligned"\nrun_dir = "build/lab/runs/iemocap_aligned-bpmult"\n'
+                      'metrics_path = "build/lab/metrics/iemocap_aligned-bpmult.json"\n'
+                      'curves_dir = "build/lab/curves/iemocap_aligned-bpmult"\nparams_path = "params.yaml"',
                       metadata={"tags": ["parameters"]}),
         new_code_cell("from IPython.display import HTML, display\n\nfrom bpmult import pipeline\n\n"
+                      "pipeline.use_repo_root()  # paths are relative to the repository (Lab starts in notebooks/)\n"
                       "result = pipeline.train_stage(dataset=dataset, variant=variant, modalities=modalities,\n"
                       "                              data_dir=data_dir, run_dir=run_dir, metrics_path=metrics_path,\n"
                       "                              curves_dir=curves_dir, params_path=params_path)\n"
@@ -35,9 +36,10 @@ NOTEBOOKS = {
                           "numbers as the paper quotes them; they are not rerun. The notes list known defects "
                           "of the printed tables."),
         new_code_cell('runs_dir = "runs"\nprepared_dir = "data/prepared"\nparams_path = "params.yaml"\n'
-                      'tables_json_path = "metrics/tables.json"',
+                      'tables_json_path = "build/lab/tables.json"',
                       metadata={"tags": ["parameters"]}),
         new_code_cell("from IPython.display import HTML, display\n\nfrom bpmult import pipeline\n\n"
+                      "pipeline.use_repo_root()  # paths are relative to the repository (Lab starts in notebooks/)\n"
                       "tables = pipeline.tables_stage(runs_dir=runs_dir, prepared_dir=prepared_dir,\n"
                       "                               params_path=params_path, tables_json_path=tables_json_path)\n"
                       "display(HTML(tables.banner_html))"),
@@ -51,10 +53,11 @@ NOTEBOOKS = {
                           "Every figure is drawn from the gates and tokens a training run saved on its test "
                           "set (first seed). Captions name the paper figure reproduced and say which "
                           "activation is shown: the mean gate value z, or the share of gate units above 0.5."),
-        new_code_cell('runs_dir = "runs"\nprepared_dir = "data/prepared"\nfigures_dir = "reports/figures"\n'
+        new_code_cell('runs_dir = "runs"\nprepared_dir = "data/prepared"\nfigures_dir = "build/lab/figures"\n'
                       'params_path = "params.yaml"',
                       metadata={"tags": ["parameters"]}),
         new_code_cell("from IPython.display import HTML, display\n\nfrom bpmult import pipeline\n\n"
+                      "pipeline.use_repo_root()  # paths are relative to the repository (Lab starts in notebooks/)\n"
                       "figs = pipeline.FigureStage(runs_dir=runs_dir, prepared_dir=prepared_dir,\n"
                       "                            figures_dir=figures_dir, params_path=params_path)\n"
                       "display(HTML(figs.banner_html))"),
