@@ -13,54 +13,22 @@ process killed at any moment leaves either the old or the new file, never a torn
 
 from __future__ import annotations
 
-import io
 import json
 import math
-import os
 import random
-import tempfile
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import torch
+
+from bpmult.atomic import atomic_write, atomic_write_bytes, atomic_write_text  # noqa: F401
 
 CHECKPOINT_FORMAT = 1  # bump when the layout below changes
 
 
 # ----------------------------------------------------------------------------- atomic writes
-def _atomic_write(path: str | Path, write: Callable[[io.BufferedWriter], None]) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            write(handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    try:  # make the rename itself durable
-        dir_fd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
-    except OSError:  # some file systems refuse fsync on folders; the data itself is synced
-        pass
-    return path
-
-
-def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
-    """Write ``data`` to ``path`` atomically."""
-    return _atomic_write(path, lambda handle: handle.write(data))
-
-
-def atomic_write_text(path: str | Path, text: str) -> Path:
-    """Write UTF-8 ``text`` to ``path`` atomically."""
-    return atomic_write_bytes(path, text.encode("utf-8"))
+# (bpmult.atomic; re-exported here for the run artifacts)
 
 
 def to_jsonable(value: Any) -> Any:
@@ -91,12 +59,12 @@ def atomic_savez(path: str | Path, arrays: dict[str, np.ndarray]) -> Path:
     for name, array in arrays.items():
         if np.asarray(array).dtype == object:
             raise ValueError(f"{path}: array {name!r} has dtype object; store numbers or strings")
-    return _atomic_write(path, lambda handle: np.savez(handle, **arrays))
+    return atomic_write(path, lambda handle: np.savez(handle, **arrays))
 
 
 def atomic_torch_save(path: str | Path, obj: Any) -> Path:
     """``torch.save`` atomically."""
-    return _atomic_write(path, lambda handle: torch.save(obj, handle))
+    return atomic_write(path, lambda handle: torch.save(obj, handle))
 
 
 # ----------------------------------------------------------------------------- RNG states

@@ -18,6 +18,8 @@ from typing import Any, Iterable
 
 import yaml
 
+from bpmult.atomic import atomic_write_text
+
 AVERAGE_ROW = "average"
 AVERAGE_KEY = "avg"
 
@@ -329,9 +331,5 @@ def page(title: str, banner: str, body: str) -> str:
 
 
 def write_text_atomic(path: Path, text: str) -> None:
-    """Write a text file through a temporary name so a killed run leaves no half-written page."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
-    tmp.replace(path)
+    """Write a page through a temporary name so a killed run leaves no half-written page."""
+    atomic_write_text(path, text)

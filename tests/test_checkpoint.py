@@ -75,7 +75,7 @@ def test_atomic_write_keeps_the_old_file_when_writing_fails(tmp_path):
         raise RuntimeError("killed mid-write")
 
     with pytest.raises(RuntimeError, match="mid-write"):
-        ckpt._atomic_write(target, failing)
+        ckpt.atomic_write(target, failing)
     assert json.loads(target.read_text()) == {"a": 1}
     assert [p.name for p in tmp_path.iterdir()] == ["metrics.json"]  # no temporary file left
 
