@@ -325,7 +325,18 @@ class FigureStage:
             self._write_index()
             plt.close(fig.figure)
             display(Image(filename=str(path)))
-            display(HTML(f"<p><i>{html.escape(fig.caption)}</i></p><pre>{html.escape(json.dumps(fig.numbers, indent=1))}</pre>"))
+            display(HTML(f"<p><i>{html.escape(fig.caption)}</i></p>"
+                         f"<details><summary>the numbers behind the figure</summary>{_numbers_table(fig.numbers)}"
+                         "</details>"))
 
     def _write_index(self) -> None:
         report.write_text_atomic(self.out / "index.json", json.dumps(self.index, indent=2))
+
+
+def _numbers_table(numbers: dict[str, Any]) -> str:
+    """A figure's numbers as an HTML table: rows = groups (model, genre, gate), columns = inputs."""
+    import pandas as pd
+
+    nested = all(isinstance(v, dict) for v in numbers.values())
+    frame = pd.DataFrame(numbers).T if nested else pd.DataFrame([numbers])
+    return frame.to_html(float_format=lambda x: f"{x:.3f}", na_rep="—")
