@@ -89,11 +89,16 @@ def raw_stage(source: str, out: Path, params_path: str | Path = "params.yaml") -
 
     if source not in FETCH_TARGETS:
         raise ValueError(f"raw source {source!r}: expected one of {sorted(FETCH_TARGETS)}")
-    lock = read_lock()
-    for raw_dir, sources in FETCH_TARGETS[source].items():
-        report_ = fetch_sources(raw_dir, sources, out=DOWNLOADS, manual=MANUAL, lock=lock, progress=False)
-        print("\n".join(report_.lines))
-        _link_tree(DOWNLOADS / raw_dir, Path(out) / raw_dir if len(FETCH_TARGETS[source]) > 1 else Path(out))
+    # one raw folder per source; Moviescope has two (full features by hand, or the authors' demo
+    # subset): `paper.data.raw_folder.moviescope: moviescope_demo` picks the demo
+    folder = data.get("raw_folder", {}).get(source, source)
+    if folder not in FETCH_TARGETS[source]:
+        raise ValueError(f"params {profile}.data.raw_folder.{source}: {folder!r}; expected one of "
+                         f"{sorted(FETCH_TARGETS[source])}")
+    fetched = fetch_sources(folder, FETCH_TARGETS[source][folder], out=DOWNLOADS, manual=MANUAL, lock=read_lock(),
+                            progress=False)
+    print("\n".join(fetched.lines))
+    _link_tree(DOWNLOADS / folder, Path(out))
 
 
 def _link_tree(src: Path, dst: Path) -> None:

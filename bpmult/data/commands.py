@@ -1,7 +1,7 @@
 """The data commands of the ``bpmult`` console script: ``fetch``, ``prepare``, ``synth``.
 
 ```
-bpmult fetch {moviescope,mmimdb,iemocap,mosei,bert-base-uncased} [--out data/raw] [--manual data/manual]
+bpmult fetch {moviescope,mmimdb,iemocap,mosei,bert-base-uncased} [--out data/downloads] [--manual data/manual]
 bpmult prepare DATASET --raw DIR --out DIR [--text-encoder minilm|bert-base-uncased] [--cache DIR | --no-cache]
                [--set KEY=VALUE ...]
 bpmult synth DATASET --out DIR [--seed S] [--size N]
@@ -29,7 +29,8 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
                     "bpmult/resources/fetch_lock.json (or, where upstream publishes no digest, the digest "
                     "recorded at first download). Hand-placed files are looked for in MANUAL/<raw folder>/.")
     fetch.add_argument("dataset", choices=(*FETCH_TARGETS, "bert-base-uncased"))
-    fetch.add_argument("--out", type=Path, default=Path("data/raw"), help="raw data root (default: data/raw)")
+    fetch.add_argument("--out", type=Path, default=Path("data/downloads"),
+                       help="download root (default: data/downloads, where the pipeline's raw stage looks)")
     fetch.add_argument("--manual", type=Path, default=Path("data/manual"),
                        help="hand-placed files, versioned by data.dvc (default: data/manual)")
     fetch.add_argument("--lock", type=Path, default=None, help="lock file (default: the package's)")

@@ -319,7 +319,7 @@ def fetch_sources(raw_dir: str, sources: Sequence[Source], *, out: Path, manual:
     return report
 
 
-def fetch(name: str, *, out: str | Path = "data/raw", manual: str | Path = "data/manual",
+def fetch(name: str, *, out: str | Path = "data/downloads", manual: str | Path = "data/manual",
           lock_path: str | Path | None = None, progress: bool = True,
           on_report: Callable[[str, FetchReport], None] | None = None) -> dict[str, FetchReport]:
     """Fetch the raw files of ``name`` (moviescope, mmimdb, iemocap, mosei) into ``out/<raw folder>``.
