@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import html
 import json
+import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,8 +18,6 @@ from typing import Any
 
 from bpmult import report
 
-SOURCES = {"moviescope": "moviescope", "mmimdb": "mmimdb", "iemocap_aligned": "iemocap",
-           "iemocap_unaligned": "iemocap", "mosei": "mosei"}
 SYNTHETIC_PROFILES = ("embedded", "smoke")
 
 
@@ -28,8 +27,6 @@ def use_repo_root(start: str | Path | None = None) -> Path:
     The notebooks' default paths are relative to the root; Papermill already runs there, Jupyter
     Lab starts a notebook's kernel in ``notebooks/``.
     """
-    import os
-
     here = Path(start or Path.cwd()).resolve()
     for folder in (here, *here.parents):
         if (folder / "dvc.yaml").is_file():
@@ -103,8 +100,6 @@ def raw_stage(source: str, out: Path, params_path: str | Path = "params.yaml") -
 
 def _link_tree(src: Path, dst: Path) -> None:
     """Mirror ``src`` into ``dst`` with hard links (copies across file systems)."""
-    import os
-
     for path in src.rglob("*"):
         if path.is_dir():
             continue
