@@ -59,14 +59,10 @@ def example_batch(manifest: dict[str, Any], batch_size: int = 2) -> dict[str, to
 def model_for(manifest: dict[str, Any], dataset: str, variant: str, params: dict[str, Any],
               profile: str) -> torch.nn.Module:
     """The model a training run of the profile builds for this prepared data (TVAP setting)."""
-    from bpmult import profiles, train
+    from bpmult.experiment import from_manifest
 
-    _, extras = train.resolve_modalities(manifest, None)
-    resolved = profiles.resolve(params, dataset, variant, profile=profile)
     torch.manual_seed(0)
-    model, _ = train.registry_model(variant, {**train.model_inputs(manifest, dataset, extras),
-                                              **resolved.model_overrides})
-    return model
+    return from_manifest(manifest, dataset, variant, params, profile).build_model()
 
 
 def diagrams_html(prepared: Path, params: dict[str, Any]) -> str:

@@ -32,9 +32,9 @@ def prior_probabilities(train_labels: np.ndarray, n_test: int, task: str) -> np.
 
 
 def prior_metrics(prepared_dir: str | Path, split: str = "test") -> dict[str, float]:
-    """The dataset's metrics (``bpmult.metrics``) of the label prior on ``split``."""
+    """The dataset's metrics (``bpmult.train.metrics``) of the label prior on ``split``."""
     from bpmult.data import read_manifest
-    from bpmult.metrics import compute_metrics
+    from bpmult.train.metrics import compute_metrics
 
     prepared_dir = Path(prepared_dir)
     manifest = read_manifest(prepared_dir)

@@ -11,6 +11,9 @@ from __future__ import annotations
 import argparse
 import sys
 
+from bpmult.experiment.run import train_seeds
+from bpmult.train.artifacts import summarize
+
 
 def add_commands(subparsers: argparse._SubParsersAction) -> None:
     """Register ``train`` and ``summarize``."""
@@ -41,9 +44,7 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_train(args: argparse.Namespace) -> int:
-    from bpmult import train
-
-    summary = train.train_seeds(args.data, args.model, args.out, seeds=args.seeds, profile=args.profile,
+    summary = train_seeds(args.data, args.model, args.out, seeds=args.seeds, profile=args.profile,
                                 overrides=args.overrides, resume=args.resume, params_path=args.params,
                                 dataset=args.dataset, modalities=args.modalities, progress=args.progress,
                                 device=args.device)
@@ -52,9 +53,7 @@ def run_train(args: argparse.Namespace) -> int:
 
 
 def run_summarize(args: argparse.Namespace) -> int:
-    from bpmult import train
-
-    _print_summary(train.summarize(args.run), args.run)
+    _print_summary(summarize(args.run), args.run)
     return 0
 
 
