@@ -19,6 +19,7 @@ COMMANDS = {
     "check-mult": "bpmult.models.commands", "models": "bpmult.models.commands",
     "fetch": "bpmult.data.commands", "prepare": "bpmult.data.commands", "synth": "bpmult.data.commands",
     "train": "bpmult.experiment.commands", "summarize": "bpmult.experiment.commands",
+    "evaluate": "bpmult.experiment.commands", "predict": "bpmult.experiment.commands",
     "notebook": "bpmult.stages.notebook", "stage": "bpmult.stages.commands", "report": "bpmult.stages.commands",
 }
 
