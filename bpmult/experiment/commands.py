@@ -13,6 +13,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+import torch.distributed as dist
+
 from bpmult.experiment.evaluate import run_split, write_predictions
 from bpmult.experiment.run import train_seeds
 from bpmult.train.artifacts import summarize
@@ -64,6 +66,11 @@ def run_train(args: argparse.Namespace) -> int:
                                 overrides=args.overrides, resume=args.resume, params_path=args.params,
                                 dataset=args.dataset, modalities=args.modalities, progress=args.progress,
                                 device=args.device)
+    if dist.is_available() and dist.is_initialized():  # under torchrun: rank 0 reports, every rank leaves the group
+        rank = dist.get_rank()
+        dist.destroy_process_group()
+        if rank:
+            return 0
     _print_summary(summary, args.out)
     return 0
 

@@ -7,6 +7,7 @@ stage, the report's diagrams and users' own code all go through these functions.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,7 +29,7 @@ from bpmult.train.config import TrainConfig
 from bpmult.train.engine import Objective, SeedData, train_seed
 from bpmult.train.lock import run_lock
 from bpmult.train.losses import pos_weight
-from bpmult.train.runtime import pick_device
+from bpmult.train.runtime import distributed_device, is_writer, pick_device
 
 SPLITS = ("train", "dev", "test")
 
@@ -71,17 +72,17 @@ def train_experiment(exp: Experiment, out_dir: str | Path, *, resume: bool | str
     interrupted one whenever its settings and data are unchanged.
     """
     out_dir = Path(out_dir)
-    device = pick_device(device)
+    device = distributed_device(device)
     data = seed_data(exp.data_dir, exp.manifest)
     task = objective(exp.dataset, exp.manifest, exp.data_dir, exp.train)
     fingerprint = data_fingerprint(exp.data_dir)
-    with run_lock(out_dir):
+    with run_lock(out_dir) if is_writer() else contextlib.nullcontext():  # torchrun: rank 0 holds it
         for seed in exp.seeds:
             config = {**exp.run_config(seed), "data_sha256": fingerprint}
             train_seed(exp.build_model, data, task, exp.train, out_dir / f"seed_{seed}", seed, config=config,
                        resume=resume, progress=progress, device=device, run_info=exp.run_info(),
                        label=f"{exp.dataset}/{exp.variant}")
-        return summarize(out_dir, exp.seeds)
+        return summarize(out_dir, exp.seeds) if is_writer() else {"seeds": list(exp.seeds)}
 
 
 def train_seeds(dataset_dir: str | Path, variant: str, out_dir: str | Path,

@@ -8,8 +8,8 @@ Adam, ReduceLROnPlateau on the dev selection metric (``max``; MuLT's rows: dev l
 early stopping, gradient accumulation, the best dev epoch's weights tested once.
 
 Under ``torchrun`` (an initialised process group) the model is wrapped in
-``DistributedDataParallel``, each process trains on its shard of every epoch's permutation
-(``DistributedSampler`` seeded like the single-process shuffle), every process evaluates the whole
+``DistributedDataParallel``, each process trains on its shard of every epoch's single-process permutation
+(:class:`~bpmult.train.loop.ShardedShuffle`), every process evaluates the whole
 dev split (so selection needs no communication) and only rank 0 writes files.
 """
 
@@ -28,7 +28,6 @@ import torch.distributed as dist
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import Dataset
-from torch.utils.data.distributed import DistributedSampler
 from tqdm import tqdm
 
 from bpmult.train import checkpoint as ckpt
@@ -37,8 +36,9 @@ from bpmult.train.artifacts import (atomic_write_json, history_csv, read_json, t
 from bpmult.atomic import atomic_write_text
 from bpmult.train.config import TrainConfig
 from bpmult.train.losses import TaskLoss
-from bpmult.train.loop import epoch_shuffle_seed, evaluate, make_loader, predict, train_one_epoch
-from bpmult.train.runtime import cpu_threads, describe_device, deterministic_algorithms, seed_everything, versions
+from bpmult.train.loop import ShardedShuffle, epoch_shuffle_seed, evaluate, make_loader, predict, train_one_epoch
+from bpmult.train.runtime import (cpu_threads, describe_device, deterministic_algorithms, is_writer, seed_everything,
+                                  versions)
 
 ARTIFACTS = ("checkpoint.pt", "best.pt", "metrics.json", "history.csv", "predictions.npz", "analysis.npz",
              "config.json")
@@ -82,10 +82,6 @@ class SeedData:
 
 def _canonical(config: dict[str, Any]) -> str:
     return json.dumps(to_jsonable(config), sort_keys=True)
-
-
-def _rank() -> int:
-    return dist.get_rank() if dist.is_available() and dist.is_initialized() else 0
 
 
 def _world() -> int:
@@ -157,7 +153,7 @@ def train_seed(build: Callable[[], nn.Module], data: SeedData, objective: Object
     out_dir = Path(out_dir)
     paths = {name: out_dir / name for name in ARTIFACTS}
     config = json.loads(_canonical(config))
-    metric, writer = objective.selection_metric, _rank() == 0
+    metric, writer = objective.selection_metric, is_writer()
     previous = _previous_state(paths, resume, config)
     if previous is not None and previous["finished"] and paths["metrics.json"].is_file():
         return read_json(paths["metrics.json"])
@@ -166,7 +162,7 @@ def train_seed(build: Callable[[], nn.Module], data: SeedData, objective: Object
             path.unlink(missing_ok=True)
             path.with_name(path.name + ckpt.DIGEST_SUFFIX).unlink(missing_ok=True)
     out_dir.mkdir(parents=True, exist_ok=True)
-    for leftover in out_dir.glob(".*.tmp"):  # temporary files of a killed process's atomic writes
+    for leftover in out_dir.glob(".*.tmp") if writer else ():  # temporary files of a killed writer
         leftover.unlink(missing_ok=True)
 
     with deterministic_algorithms(train.deterministic, device), cpu_threads(train.cpu_threads, device):
@@ -198,7 +194,7 @@ def train_seed(build: Callable[[], nn.Module], data: SeedData, objective: Object
             started = time.perf_counter()
             lr = optimizer.param_groups[0]["lr"]
             shuffle = epoch_shuffle_seed(seed, epoch)
-            sampler = (DistributedSampler(data.splits["train"], shuffle=True, seed=shuffle, drop_last=False)
+            sampler = (ShardedShuffle(len(data.splits["train"]), seed=shuffle, rank=dist.get_rank(), world=_world())
                        if _world() > 1 else None)
             train_loader = make_loader(data.splits["train"], train.batch_size, shuffle_seed=shuffle,
                                        sampler=sampler, **loader_args)

@@ -8,13 +8,14 @@ of tensors with the targets under ``label``.
 from __future__ import annotations
 
 import contextlib
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import numpy as np
 import torch
+import torch.distributed as dist
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, Sampler
 from tqdm import tqdm
 
 from bpmult.train.losses import probabilities
@@ -37,6 +38,32 @@ def make_loader(dataset: Dataset, batch_size: int, *, collate: Callable, shuffle
     return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, sampler=sampler, generator=generator,
                       collate_fn=collate, num_workers=num_workers, pin_memory=pin_memory,
                       persistent_workers=False)
+
+
+class ShardedShuffle(Sampler[int]):
+    """This process's share of the single-process shuffle: its order, every ``world``-th sample.
+
+    Under ``torchrun`` the global batch ``k`` of ``world`` processes with micro-batch ``b`` then holds
+    exactly the samples of batch ``k`` of one process with micro-batch ``world * b``, so both runs
+    follow the same trajectory (``DistributedSampler`` draws another permutation). The last samples
+    are repeated to give every process the same number of batches, as ``DistributedSampler`` does.
+    """
+
+    def __init__(self, n: int, *, seed: int, rank: int, world: int):
+        self.n, self.seed, self.rank, self.world = n, seed, rank, world
+        self.per_rank = -(-n // world)
+
+    def __iter__(self) -> Iterator[int]:
+        # the order a single-process loader yields (its iterator also draws from the generator first),
+        # taken from a real DataLoader so that it stays exact across torch versions
+        single = DataLoader(range(self.n), batch_size=self.n, shuffle=True,
+                            generator=torch.Generator().manual_seed(self.seed))
+        order = next(iter(single)).tolist()
+        order += order[: self.per_rank * self.world - self.n]
+        return iter(order[self.rank::self.world])
+
+    def __len__(self) -> int:
+        return self.per_rank
 
 
 def epoch_shuffle_seed(seed: int, epoch: int) -> int:
@@ -96,6 +123,10 @@ def train_one_epoch(model: nn.Module, loader: DataLoader, loss_fn: nn.Module,
         total += loss.item() * labels.shape[0]
         seen += labels.shape[0]
         bar.set_postfix(loss=f"{total / seen:.4f}")
+    if isinstance(model, DistributedDataParallel):  # the mean over every process's samples
+        sums = torch.tensor([total, float(seen)], dtype=torch.float64, device=device)
+        dist.all_reduce(sums)
+        total, seen = float(sums[0]), int(sums[1])
     return {"train_loss": total / max(seen, 1), "steps": steps}
 
 

@@ -15,6 +15,7 @@ from typing import Iterator
 import numpy as np
 import sklearn
 import torch
+import torch.distributed as dist
 
 import bpmult
 
@@ -90,3 +91,27 @@ def describe_device(device: torch.device) -> str:
 def autocast(device: torch.device, amp: bool):
     """bf16 autocast on CUDA when ``amp``; a no-op context on the CPU (float32 there)."""
     return torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=amp and device.type == "cuda")
+
+
+def distributed_device(device: str | torch.device | None = None) -> torch.device:
+    """Join the process group when started by ``torchrun`` (``WORLD_SIZE`` > 1); the device to use.
+
+    NCCL on CUDA (one GPU per process, ``LOCAL_RANK``), gloo on the CPU. Outside ``torchrun`` this is
+    :func:`pick_device`, so one code path serves one process and many.
+    """
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return pick_device(device)
+    local = int(os.environ.get("LOCAL_RANK", "0"))
+    chosen = pick_device(device)
+    if chosen.type == "cuda":
+        chosen = torch.device("cuda", local)
+        torch.cuda.set_device(chosen)
+    if not dist.is_initialized():
+        dist.init_process_group(backend="nccl" if chosen.type == "cuda" else "gloo")
+    return chosen
+
+
+def is_writer() -> bool:
+    """Whether this process writes files: always outside ``torchrun``, rank 0 inside it."""
+    return not (dist.is_available() and dist.is_initialized()) or dist.get_rank() == 0
