@@ -7,10 +7,13 @@ with a run, except ``amp`` and ``deterministic``, which live in :class:`TrainCon
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import platform
 import random
-from typing import Iterator
+import tempfile
+from pathlib import Path
+from typing import Any, Iterator
 
 import numpy as np
 import sklearn
@@ -19,11 +22,57 @@ import torch.distributed as dist
 
 import bpmult
 
+_CLAIMED: dict[int, Any] = {}  # GPU index -> the open lock file that holds it for this process's lifetime
+
+
+def gpu_lock_dir() -> Path:
+    """Where GPU claims live: ``BPMULT_GPU_LOCKS``, else one folder per machine under the temp dir."""
+    return Path(os.environ.get("BPMULT_GPU_LOCKS") or Path(tempfile.gettempdir()) / "bpmult-gpu-locks")
+
+
+def claim_gpu(count: int, lock_dir: Path | None = None) -> int | None:
+    """Claim the first of ``count`` GPUs that no other bpmult process holds; None when all are held.
+
+    DVC's queue (``dvc queue start -j N``) runs N experiments at once and tells none of them which
+    GPU to use; each trainer takes one with an exclusive ``flock`` on ``gpu-<i>.lock``, released by
+    the kernel when the process ends however it ends.
+    """
+    lock_dir = Path(lock_dir or gpu_lock_dir())
+    lock_dir.mkdir(parents=True, exist_ok=True)
+    for index in range(count):
+        if index in _CLAIMED:
+            return index
+        handle = open(lock_dir / f"gpu-{index}.lock", "a+")
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.close()
+            continue
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"{os.getpid()}\n")
+        handle.flush()
+        _CLAIMED[index] = handle
+        return index
+    return None
+
+
 def pick_device(device: str | torch.device | None = None) -> torch.device:
-    """``device`` if given, else the first CUDA device when there is one, else the CPU."""
+    """``device`` if given, else a CUDA device when there is one, else the CPU.
+
+    With several GPUs visible and none chosen (no ``--device``, no ``CUDA_VISIBLE_DEVICES``), each
+    trainer claims a GPU of its own (:func:`claim_gpu`), so the workers of ``dvc queue start -j N``
+    spread over N GPUs; when every GPU is claimed, the first is shared.
+    """
     if device is not None:
         return torch.device(device)
-    return torch.device("cuda") if torch.cuda.is_available() else torch.device("cpu")
+    if not torch.cuda.is_available():
+        return torch.device("cpu")
+    count = torch.cuda.device_count()
+    if count > 1 and "CUDA_VISIBLE_DEVICES" not in os.environ:
+        index = claim_gpu(count)
+        return torch.device("cuda", 0 if index is None else index)
+    return torch.device("cuda")
 
 
 def seed_everything(seed: int) -> None:

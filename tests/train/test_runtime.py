@@ -1,0 +1,47 @@
+"""Device choice: GPU claims for parallel queue workers, tested on the CPU with real processes."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+
+from bpmult.train import runtime
+
+HOLD = textwrap.dedent("""
+    import sys, time
+    from bpmult.train.runtime import claim_gpu
+    print(claim_gpu(int(sys.argv[1]), sys.argv[2]), flush=True)
+    time.sleep(float(sys.argv[3]))
+""")
+
+
+def _worker(count: int, lock_dir, hold: float) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-c", HOLD, str(count), str(lock_dir), str(hold)],
+                            stdout=subprocess.PIPE, text=True)
+
+
+def test_concurrent_workers_each_claim_their_own_gpu(tmp_path):
+    workers = [_worker(2, tmp_path, 20) for _ in range(2)]
+    claimed = sorted(int(w.stdout.readline()) for w in workers)
+    assert claimed == [0, 1]
+    third = _worker(2, tmp_path, 0)
+    assert third.stdout.readline().strip() == "None"  # every GPU taken: the caller shares the first
+    third.wait(timeout=60)
+    for w in workers:
+        w.kill()
+        w.wait(timeout=60)
+    # the kernel released the killed workers' claims: a new worker gets GPU 0 again
+    again = _worker(2, tmp_path, 0)
+    assert again.stdout.readline().strip() == "0"
+    again.wait(timeout=60)
+
+
+def test_one_process_keeps_its_claim(tmp_path):
+    first = runtime.claim_gpu(3, tmp_path)
+    assert runtime.claim_gpu(3, tmp_path) == first
+    runtime._CLAIMED.pop(first).close()
+
+
+def test_explicit_device_wins():
+    assert runtime.pick_device("cpu").type == "cpu"
