@@ -117,3 +117,96 @@ def test_report_renders_in_headless_chromium(smoke_repo, tmp_path):
     subprocess.run([*args, f"--screenshot={shot}", "--window-size=1280,2000", index],
                    capture_output=True, timeout=120)
     assert shot.is_file() and shot.stat().st_size > 10_000
+
+
+# ----------------------------------------------------------------------------- DVC's view is true
+
+
+def _status(repo: Path) -> str:
+    result = _run([str(BIN / "dvc"), "status", "dvc.yaml"], repo)
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def _changed_stages(status: str) -> set[str]:
+    return {line[:-1].strip() for line in status.splitlines() if line.endswith(":") and not line.startswith("\t")
+            and not line.startswith(" ")}
+
+
+@pytest.fixture
+def restore(smoke_repo):
+    """Put back every tracked file a test edits."""
+    yield smoke_repo
+    subprocess.run(["git", "checkout", "--", "."], cwd=smoke_repo, check=True, capture_output=True)
+
+
+def _edit_params(repo: Path, dotted: str, value) -> None:
+    import yaml
+
+    path = repo / "params.yaml"
+    params = yaml.safe_load(path.read_text())
+    node = params
+    *parents, last = dotted.split(".")
+    for key in parents:
+        node = node.setdefault(key, {})
+    node[last] = value
+    path.write_text(yaml.safe_dump(params, sort_keys=False))
+
+
+def test_editing_an_inactive_profile_leaves_every_stage_up_to_date(restore):
+    _edit_params(restore, "paper.moviescope.train.lr", 0.123)
+    _edit_params(restore, "embedded.mosei.model.d_model", 24)
+    _edit_params(restore, "embedded.data.synth_size.mosei", 99)
+    assert "up to date" in _status(restore)
+
+
+def test_editing_the_active_profile_reruns_exactly_that_dataset(restore):
+    _edit_params(restore, "smoke.mosei.train.lr", 0.004)
+    changed = _changed_stages(_status(restore))
+    assert changed == {"train@mosei-mult", "train@mosei-bpmult", "train@mosei-bpmult_no_parallel"}, changed
+
+
+def test_switching_profile_invalidates_every_data_and_train_stage(restore):
+    text = (restore / "params.yaml").read_text()
+    (restore / "params.yaml").write_text(text.replace("profile: smoke", "profile: embedded", 1))
+    changed = _changed_stages(_status(restore))
+    assert {f"raw@{s}" for s in ("moviescope", "mmimdb", "iemocap", "mosei")} <= changed, changed
+    assert len([s for s in changed if s.startswith("train@")]) == 26, changed
+
+
+def test_a_training_code_change_reruns_training_and_not_the_data(restore):
+    with open(restore / "bpmult" / "train" / "config.py", "a") as handle:
+        handle.write("\n# an edit\n")
+    changed = _changed_stages(_status(restore))
+    assert len([s for s in changed if s.startswith("train@")]) == 26, changed
+    assert not [s for s in changed if s.startswith(("raw@", "prepare@"))], changed
+
+
+def test_placing_a_hand_placed_file_marks_the_raw_stages_changed(restore):
+    placed = restore / "data" / "manual" / "mosei" / "extra.txt"
+    placed.parent.mkdir(parents=True)
+    placed.write_text("placed by hand\n")
+    try:
+        changed = _changed_stages(_status(restore))
+        assert "raw@mosei" in changed, changed
+    finally:
+        shutil.rmtree(placed.parent)
+
+
+def test_a_fresh_clone_pulls_the_results_from_a_remote_without_training(smoke_repo, tmp_path):
+    remote = tmp_path / "remote"
+    for cmd in ([str(BIN / "dvc"), "remote", "add", "-f", "-d", "shared", str(remote)],
+                [str(BIN / "dvc"), "push"]):
+        result = _run(cmd, smoke_repo)
+        assert result.returncode == 0, result.stderr[-2000:]
+    subprocess.run(["git", "add", "-A"], cwd=smoke_repo, check=True, capture_output=True)
+    subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "results"], cwd=smoke_repo,
+                   check=True, capture_output=True)
+    clone = tmp_path / "clone"
+    subprocess.run(["git", "clone", "-q", str(smoke_repo), str(clone)], check=True, capture_output=True)
+    pulled = _run([str(BIN / "dvc"), "pull"], clone)
+    assert pulled.returncode == 0, pulled.stderr[-2000:]
+    assert "up to date" in _status(clone)
+    assert (clone / "reports" / "index.html").read_bytes() == (smoke_repo / "reports" / "index.html").read_bytes()
+    repro = _run([str(BIN / "dvc"), "repro"], clone)
+    assert repro.returncode == 0 and "Running stage" not in repro.stdout, repro.stdout[-2000:]
