@@ -1,8 +1,10 @@
-"""Commands of the models area: ``bpmult check-mult FILE.npz`` and ``bpmult models``."""
+"""Commands of the models area: ``bpmult check-mult FILE.npz``, ``bpmult check-authors FILE.npz`` and
+``bpmult models``."""
 
 from __future__ import annotations
 
 import argparse
+import json
 
 import torch
 
@@ -25,6 +27,21 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     check.add_argument("--atol", type=float, default=PARITY_ATOL, help=f"tolerance (default {PARITY_ATOL:g})")
     check.set_defaults(func=run_check_mult)
 
+    authors = subparsers.add_parser(
+        "check-authors",
+        help="compare our model with a reference file of the authors' BPMuLT or of MuLT-GMU (.npz)",
+        description="Build the variant and options that FILE's config.bpmult names, load the authors' weights "
+        "through the total name map, run the inputs in eval mode in float64 and print the largest absolute "
+        "differences of the logits and the final-GMU gates; exit 1 if one exceeds --atol.",
+    )
+    authors.add_argument("file", help="reference .npz (format bpmult-authors-reference/1)")
+    authors.add_argument("--atol", type=float, default=PARITY_ATOL, help=f"tolerance (default {PARITY_ATOL:g})")
+    authors.add_argument(
+        "--set", action="append", default=[], metavar="FIELD=JSON",
+        help="override a ModelConfig field of the file's options, e.g. --set token='\"last\"' (negative controls)",
+    )
+    authors.set_defaults(func=run_check_authors)
+
     models = subparsers.add_parser(
         "models",
         help="list the model variants with their parameter counts",
@@ -41,6 +58,33 @@ def run_check_mult(args: argparse.Namespace) -> int:
     for key, value in diffs.items():
         print(f"{key:8s} max |ours - official| = {value:.3e}")
     print(f"{'PASS' if ok else 'FAIL'}: tolerance {args.atol:g} ({args.file})")
+    return 0 if ok else 1
+
+
+def parse_sets(items: list[str]) -> dict[str, object]:
+    """``["token=\"last\"", "attn_mask=false"]`` -> ``{"token": "last", "attn_mask": False}``;
+    a value that is not JSON is taken as a string."""
+    out: dict[str, object] = {}
+    for item in items:
+        field, sep, raw = item.partition("=")
+        if not sep or not field:
+            raise ValueError(f"--set {item!r}: expected FIELD=VALUE")
+        try:
+            out[field] = json.loads(raw)
+        except json.JSONDecodeError:
+            out[field] = raw
+    return out
+
+
+def run_check_authors(args: argparse.Namespace) -> int:
+    """``bpmult check-authors``: 0 when logits and gates are within ``--atol`` (float64), else 1."""
+    from bpmult.models.authors import check_authors
+
+    diffs = check_authors(args.file, **parse_sets(args.set))
+    ok = all(value <= args.atol for value in diffs.values())
+    for key, value in diffs.items():
+        print(f"{key:8s} max |ours - authors| = {value:.3e}")
+    print(f"{'PASS' if ok else 'FAIL'}: tolerance {args.atol:g}, float64 ({args.file})")
     return 0 if ok else 1
 
 
