@@ -8,6 +8,7 @@ import json
 
 import torch
 
+from bpmult.models.definitions import DEFINITIONS, definition_overrides
 from bpmult.models.official import check_reference
 from bpmult.models.presets import DATASET_PRESETS, dataset_config
 from bpmult.models.registry import VARIANTS, build_model, count_parameters
@@ -48,6 +49,10 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
         description="List every registered variant with its parameter count at a dataset's dims and paper sizes.",
     )
     models.add_argument("--dataset", choices=sorted(DATASET_PRESETS), help="one dataset (default: all)")
+    models.add_argument(
+        "--definition", choices=DEFINITIONS,
+        help="apply a named model definition (authors: the released code; paper: the text) on top of each variant",
+    )
     models.set_defaults(func=run_models)
 
 
@@ -88,11 +93,13 @@ def run_check_authors(args: argparse.Namespace) -> int:
     return 0 if ok else 1
 
 
-def parameter_count(variant: str, dataset: str) -> int | None:
-    """Parameters of ``variant`` at ``dataset``'s preset, built on the meta device (no memory);
-    None when the variant does not apply (the GMU baseline needs an extra vector)."""
+def parameter_count(variant: str, dataset: str, definition: str | None = None) -> int | None:
+    """Parameters of ``variant`` at ``dataset``'s preset (and ``definition``'s options), built on the
+    meta device (no memory); None when the variant does not apply (the GMU baseline needs an extra
+    vector)."""
+    overrides = definition_overrides(definition, dataset, variant) if definition else {}
     try:
-        cfg = dataset_config(variant, dataset)
+        cfg = dataset_config(variant, dataset, **overrides)
     except ValueError:
         if variant == "gmu":
             return None
@@ -107,11 +114,13 @@ def run_models(args: argparse.Namespace) -> int:
     name_width = max(len(v) for v in VARIANTS)
     print(f"{'variant':{name_width}s}  " + "  ".join(f"{d:>12s}" for d in datasets) + "  description")
     for variant, description in VARIANTS.items():
-        counts = [parameter_count(variant, d) for d in datasets]
+        counts = [parameter_count(variant, d, args.definition) for d in datasets]
         cells = "  ".join(f"{c:>12,d}" if c is not None else f"{'n/a':>12s}" for c in counts)
         print(f"{variant:{name_width}s}  {cells}  {description}")
     sizes = "; ".join(
         "{}: d {d_model}, {num_heads} heads, {layers} layers".format(d, **DATASET_PRESETS[d]) for d in datasets
     )
     print(f"sizes: {sizes}")
+    if args.definition:
+        print(f"definition: {args.definition} (bpmult.models.definitions)")
     return 0
