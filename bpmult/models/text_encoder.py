@@ -54,6 +54,10 @@ class TextEncoder(nn.Module):
         hidden = int(self.encoder.config.hidden_size)
         if hidden != width:
             raise ValueError(f"text_encoder {name!r} has hidden size {hidden}, but orig_d_text is {width}")
+        if getattr(self.encoder, "pooler", None) is not None:
+            # the model reads the hidden states only; an unused pooler would sit in the optimiser
+            # without gradients (BertModel skips a pooler set to None)
+            self.encoder.pooler = None
         self.frozen = mode == "frozen"
         if self.frozen:
             self.encoder.requires_grad_(False)
