@@ -18,6 +18,9 @@ For each target M3 in (L, V, A), with (M1, M2) the other two modalities:
    (eq. 24) on its c outputs (or, as in the authors' code, a width-d GMU and MuLT's head).
 
 The ablations of Table 2 switch steps off or swap them through :class:`ModelConfig` flags.
+BPMuLT-with-transformer replaces step 5 by a width-2d memory encoder over ``[L1', L2']``; with
+``level1_residual`` and ``middle_fgmu`` on (both named definitions) steps 4 and 6 stay, as the
+paper describes (§7.4); the variant's own flags switch them off, as before.
 """
 
 from __future__ import annotations
