@@ -18,6 +18,9 @@ For each target M3 in (L, V, A), with (M1, M2) the other two modalities:
    (eq. 24) on its c outputs (or, as in the authors' code, a width-d GMU and MuLT's head).
 
 The ablations of Table 2 switch steps off or swap them through :class:`ModelConfig` flags.
+BPMuLT-with-transformer replaces step 5 by a width-2d memory encoder over ``[L1', L2']``; with
+``level1_residual`` and ``middle_fgmu`` on (both named definitions) steps 4 and 6 stay, as the
+paper describes (§7.4); the variant's own flags switch them off, as before.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from bpmult.models.parts import (
     ModalityInputs,
     MultHead,
     arrow,
+    attn_dropout_for,
     fit_to_model_lengths,
     make_encoder,
     take_token,
@@ -54,6 +58,12 @@ def biprojection_key(m1: str, m2: str, m3: str) -> str:
 def biprojection_name(m1: str, m2: str, m3: str) -> str:
     """Analysis name of ``Z_{M1->M2=>M3}``: ``"(A->V)->L"``."""
     return f"({arrow(m1, m2)})->{LETTERS[m3]}"
+
+
+def level2_attn_dropout(cfg: ModelConfig, key_time: str) -> float:
+    """Attention dropout of the level-2 transformer whose keys ``Z_{M1->M2}`` live in ``key_time``
+    (= M2): ``attn_dropout``, or by key modality (``attn_dropout_a``/``_v``, the authors' code)."""
+    return attn_dropout_for(cfg, key_time) if cfg.level2_dropout_by_key else cfg.attn_dropout
 
 
 def final_input_names(cfg: ModelConfig) -> tuple[str, ...]:
@@ -94,7 +104,7 @@ class BPMuLT(nn.Module):
         self.crossmodal = CrossmodalProjections(cfg=cfg)
         self.biprojection = nn.ModuleDict({
             biprojection_key(a, b, m3): make_encoder(
-                cfg, width=d, layers=cfg.layers, attn_dropout=cfg.attn_dropout,
+                cfg, width=d, layers=cfg.layers, attn_dropout=level2_attn_dropout(cfg, b),
                 layer_type="mult" if cfg.level2_layer == "cross" else "translating",
                 shared_attention=cfg.translating_shared_weights, query_norm=cfg.translating_query_norm,
             )
@@ -221,10 +231,8 @@ class BPMuLT(nn.Module):
         tokens[name1] = take_token(bi1, time_of=m3, cfg=cfg)  # step 3
         tokens[name2] = take_token(bi2, time_of=m3, cfg=cfg)
 
-        if cfg.top_fusion == "transformer":  # ablation: a memory encoder over [bi1, bi2] along features
-            h = self.top_transformer[m3](torch.cat([bi1, bi2], dim=-1))  # (B, L_M3, 2d)
-            tokens[f"H_{letter}"] = take_token(h, time_of=m3, cfg=cfg)
-            return [tokens[f"H_{letter}"]]
+        if cfg.top_fusion == "transformer":
+            return self._transformer_fusion(m3, bi1, bi2, z1, tokens, gates)
 
         # step 4: level-1 -> level-2 residual (eq. 25-26) on tokens, or on whole sequences
         if sequence_mode:
@@ -259,4 +267,42 @@ class BPMuLT(nn.Module):
             gates[f"middle_{letter}"] = as_token_gate(middle.gates)
             fused = fused + middle.fused
         tokens[f"H'_{letter}"] = as_token(fused)
+        return [tokens[f"H'_{letter}"]]
+
+    def _level1_terms(self, m3: str, z1: dict[tuple[str, str], torch.Tensor],
+                      tokens: dict[str, torch.Tensor]) -> list[torch.Tensor]:
+        """The level-1 terms of eq. 25-27 for target ``m3``: time-adapted sequences (sequence
+        mode) or tokens ``[token(Z_{M1->M2}), token(Z_{M2->M1})]``."""
+        m1, m2 = BIPROJECTION_SOURCES[m3]
+        if self.config.level1_residual_mode == "sequence":
+            return [self._time_adapt(z1[(m1, m2)], time_of=m2, target=m3),
+                    self._time_adapt(z1[(m2, m1)], time_of=m1, target=m3)]
+        return [tokens[arrow(m1, m2)], tokens[arrow(m2, m1)]]
+
+    def _transformer_fusion(
+        self,
+        m3: str,
+        bi1: torch.Tensor,
+        bi2: torch.Tensor,
+        z1: dict[tuple[str, str], torch.Tensor],
+        tokens: dict[str, torch.Tensor],
+        gates: dict[str, torch.Tensor],
+    ) -> list[torch.Tensor]:
+        """BPMuLT-with-transformer: a width-2d memory encoder over ``[L1', L2']`` replaces the
+        top FGMU (§7.4). ``level1_residual`` adds the level-1 terms to ``bi1``, ``bi2`` first
+        (a token is added at every step); ``middle_fgmu`` adds ``[M, M]`` to the 2d token."""
+        cfg = self.config
+        letter = LETTERS[m3]
+        level1 = self._level1_terms(m3, z1, tokens) if (cfg.level1_residual or cfg.middle_fgmu) else []
+        if cfg.level1_residual:  # eq. 25-26 on sequences; a token broadcasts over time
+            bi1 = bi1 + (level1[0] if level1[0].ndim == 3 else level1[0].unsqueeze(1))
+            bi2 = bi2 + (level1[1] if level1[1].ndim == 3 else level1[1].unsqueeze(1))
+        h = self.top_transformer[m3](torch.cat([bi1, bi2], dim=-1))  # (B, L_M3, 2d)
+        tokens[f"H_{letter}"] = take_token(h, time_of=m3, cfg=cfg)
+        if not cfg.middle_fgmu:
+            return [tokens[f"H_{letter}"]]
+        middle = self.middle_fgmu[m3](level1)  # eq. 27, its d-wide output over both halves
+        fused = middle.fused if middle.fused.ndim == 2 else take_token(middle.fused, time_of=m3, cfg=cfg)
+        gates[f"middle_{letter}"] = middle.gates if middle.gates.ndim == 2 else token_gate(middle.gates, time_of=m3, cfg=cfg)
+        tokens[f"H'_{letter}"] = tokens[f"H_{letter}"] + torch.cat([fused, fused], dim=-1)
         return [tokens[f"H'_{letter}"]]

@@ -32,6 +32,7 @@ _CHOICES: dict[str, tuple[Any, ...]] = {
     "parallel_fusion": ("extended_fgmu", "gmu"),
     "final_gmu_out": ("classes", "hidden"),
     "gmu_text_modality": MODALITIES,
+    "text_encoder_mode": ("frozen", "finetune"),
 }
 
 
@@ -81,6 +82,20 @@ class ModelConfig:
         out_dropout: dropout inside the residual head (eq. 24; MuLT's ``out_dropout``).
         attn_mask: MuLT's attention mask, allowed = ``ones(Lq, Lk).tril(|Lk - Lq|)``
             (official default: on).
+        level2_dropout_by_key: the six level-2 transformers take MuLT's attention dropout of the
+            modality whose time axis their keys live in (``attn_dropout_a`` / ``attn_dropout_v``
+            for the four keyed by a sequence in audio or video time), as the authors' code does;
+            off: ``attn_dropout`` for all six. Only training differs.
+        extra_bias: the projection of each extra vector (``H_E``, e.g. the poster) has a bias, as
+            MuLT-GMU's ``proj_poster``; the authors' BPMuLT ``proj_poster`` has none.
+
+        text_encoder: a Hugging Face model name or local folder (loaded from the local cache only)
+            of a BERT-like encoder run inside the model; the batch then gives ``text_ids (B, L)``
+            int64 and ``text_mask (B, L)`` instead of ``text`` features. None: ``text`` holds
+            precomputed features (the default).
+        text_encoder_mode: ``"finetune"`` (every encoder parameter is trained, as the authors'
+            code does) or ``"frozen"`` (no gradients, always in eval mode: the same features as
+            precomputing them).
 
         n_classes: number of labels (multilabel) or emotions (iemocap).
         head: ``"multilabel"``: ``n_classes`` logits; ``"iemocap"``: ``2 * n_classes`` logits laid
@@ -96,7 +111,11 @@ class ModelConfig:
         token: which step of a sequence becomes its token. ``"first_for_bert_text"`` (paper
             §4.4): the last step, but the first ([CLS]) for sequences in text time when
             ``text_first_token_is_cls``; ``"last"``: always the last (MuLT); ``"first_plus_last"``:
-            first + last step (authors' code).
+            first + last step (authors' code). With the causal ``attn_mask`` the first step of
+            a crossmodal output only sees keys ``0..|Lk - Lq|``, so the paper's [CLS] tokens of
+            ``V->L``, ``(A->V)->L``, ``(V->A)->L`` and the parallel text token are blind to the
+            other steps when lengths are equal (:mod:`bpmult.models.blind_token` measures it);
+            ``"first_plus_last"`` or ``"last"`` is the remedy.
         level2_layer: layers of the six level-2 (biprojection) transformers: ``"cross"``
             (paper eq. 7-8: MuLT's crossmodal layer) or ``"translating"`` (self-attention over
             the query, then cross-attention; BPMuLT-translating, Fig. 10-11).
@@ -107,7 +126,12 @@ class ModelConfig:
         top_fusion: fusion of the two level-2 tokens of each target: ``"fgmu"`` (paper §4.4),
             ``"transformer"`` (BPMuLT-with-transformer: a MuLT memory encoder of width 2d over
             the two level-2 sequences concatenated along features) or ``"none"`` (the tokens go
-            to the final GMU directly).
+            to the final GMU directly). With ``"transformer"`` the residuals and the middle FGMU
+            may stay on (the paper replaces only the top FGMU, §7.4): ``level1_residual`` adds
+            the level-1 term to each level-2 sequence before the concatenation (in token mode
+            the level-1 token at every step), and ``middle_fgmu`` adds ``[M, M]`` (the d-wide
+            middle FGMU output repeated over both halves) to the 2d-wide token, our choice
+            where the paper's widths do not add up.
         level1_residual: the level-1 -> level-2 residual (eq. 25-26): add the level-1 token
             ``token(Z_{M1->M2})`` to the level-2 token ``token(Z_{M1->M2=>M3})``.
         level1_residual_mode: ``"token"`` (paper eq. 25-27: residuals and FGMUs on tokens) or
@@ -166,6 +190,12 @@ class ModelConfig:
     embed_dropout: float = 0.25
     out_dropout: float = 0.0
     attn_mask: bool = True
+    level2_dropout_by_key: bool = False
+    extra_bias: bool = True
+
+    # optional text encoder inside the model (BERT fine-tuning)
+    text_encoder: str | None = None
+    text_encoder_mode: Literal["frozen", "finetune"] = "finetune"
 
     # output
     n_classes: int = 13
@@ -256,24 +286,23 @@ class ModelConfig:
             raise ValueError(f"the GMU baseline fuses one sequence with exactly one extra vector, got extras {names}")
 
     def _check_flags(self) -> None:
+        if self.text_encoder is not None:
+            if not isinstance(self.text_encoder, str) or not self.text_encoder.strip():
+                raise ValueError(f"ModelConfig.text_encoder must be a model name, a folder or None, got {self.text_encoder!r}")
+            if self.architecture == "gmu":
+                raise ValueError("the GMU baseline averages word vectors; it takes no text_encoder")
         if self.architecture != "bpmult":
             return
-        if self.middle_fgmu and self.top_fusion != "fgmu":
+        if self.middle_fgmu and self.top_fusion == "none":
             raise ValueError(
-                f"middle_fgmu (eq. 27) adds to the top FGMU's output; it needs top_fusion='fgmu', "
-                f"got {self.top_fusion!r}"
-            )
-        if self.level1_residual and self.top_fusion == "transformer":
-            raise ValueError(
-                "level1_residual (eq. 25-26) acts on level-2 tokens, which top_fusion='transformer' replaces"
+                "middle_fgmu (eq. 27) adds to the top fusion's output; it needs top_fusion 'fgmu' or 'transformer', "
+                "got 'none'"
             )
         if self.final_level1_tokens and self.top_fusion != "none":
             raise ValueError(
                 f"final_level1_tokens sends raw CT tokens to the final GMU; it needs top_fusion='none', "
                 f"got {self.top_fusion!r}"
             )
-        if self.level1_residual_mode == "sequence" and self.top_fusion == "transformer":
-            raise ValueError("level1_residual_mode='sequence' needs top_fusion 'fgmu' or 'none'")
 
     # ------------------------------------------------------------------ derived values
     @property

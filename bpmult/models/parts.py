@@ -110,6 +110,10 @@ class ModalityInputs(nn.Module):
                 channels=cfg.orig_d_audio, kernel=cfg.audio_encoder_kernel,
                 stride=cfg.audio_encoder_stride, pooled_len=cfg.audio_encoder_len,
             )
+        if cfg.text_encoder is not None:  # BERT inside the model (fine-tuned or frozen)
+            from bpmult.models.text_encoder import TextEncoder
+
+            self.text_encoder = TextEncoder(name=cfg.text_encoder, mode=cfg.text_encoder_mode, width=cfg.orig_d_text)
         self.project = nn.ModuleDict({
             m: nn.Conv1d(width, cfg.d_model, cfg.kernels[m], padding=(cfg.kernels[m] - 1) // 2, bias=False)
             for m, width in cfg.orig_dims.items()
@@ -122,13 +126,20 @@ class ModalityInputs(nn.Module):
         Args:
             batch: ``text (B, L_L, orig_d_text)``, ``video (B, L_V, orig_d_video)``,
                 ``audio (B, L_A, orig_d_audio)`` (a time-major spectrogram with the audio encoder).
+                With a text encoder, ``text_ids (B, L_L)`` and ``text_mask (B, L_L)`` replace ``text``.
 
         Returns:
             ``{modality: (B, L_M, d)}`` (audio: ``L_A = audio_encoder_len`` with the encoder).
         """
         out = {}
         for m in MODALITIES:
-            x = read_input(batch, m, self.cfg.orig_dims[m], ndim=3)
+            if m == "text" and self.cfg.text_encoder is not None:
+                for key in ("text_ids", "text_mask"):
+                    if key not in batch:
+                        raise KeyError(f"the model runs its text encoder and needs batch[{key!r}] (keys: {sorted(batch)})")
+                x = self.text_encoder(batch["text_ids"], batch["text_mask"])
+            else:
+                x = read_input(batch, m, self.cfg.orig_dims[m], ndim=3)
             if m == "audio" and self.cfg.audio_encoder:
                 x = self.audio_encoder(x)
             if m == "text":  # MuLT: embedding dropout on the text input only
@@ -173,14 +184,14 @@ class CrossmodalProjections(nn.ModuleDict):
 class ExtraProjections(nn.ModuleDict):
     """``H_E = Linear(orig_d_E -> d)`` for every extra vector (poster, metadata).
 
-    With a bias, as MuLT-GMU's ``proj_poster``; the authors' BPMuLT code uses none.
+    With a bias (``extra_bias``), as MuLT-GMU's ``proj_poster``; the authors' BPMuLT code uses none.
 
     Args:
-        cfg: the model config (reads ``extras`` and ``d_model``).
+        cfg: the model config (reads ``extras``, ``extra_bias`` and ``d_model``).
     """
 
     def __init__(self, *, cfg: ModelConfig) -> None:
-        super().__init__({name: nn.Linear(width, cfg.d_model) for name, width in cfg.extras})
+        super().__init__({name: nn.Linear(width, cfg.d_model, bias=cfg.extra_bias) for name, width in cfg.extras})
         self.widths = dict(cfg.extras)
 
     def forward(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:

@@ -22,7 +22,8 @@ VARIANTS: dict[str, str] = {
     "bpmult": "BPMuLT: biprojections, top/middle FGMUs, level-1 residuals, parallel branch, final GMU (paper §4)",
     "bpmult_no_parallel": "BPMuLT without the simple parallel branch (no H_P)",
     "bpmult_translating": "BPMuLT whose level-2 layers self-attend over the query before cross-attending (Fig. 10-11)",
-    "bpmult_with_transformer": "BPMuLT with a width-2d self-attention transformer instead of the top FGMU",
+    "bpmult_with_transformer": "BPMuLT with a width-2d self-attention transformer instead of the top FGMU "
+    "(alone: also without residuals and middle FGMU; the definitions keep both, as the paper)",
     "bpmult_no_fgmu_middle": "BPMuLT without the middle FGMU (H'_M = H_M)",
     "bpmult_no_rc": "BPMuLT without the level-1 -> level-2 residuals (eq. 25-26)",
     "bpmult_no_fgmu": "BPMuLT without FGMUs: the 6 level-2 tokens (+ residuals), H_P and extras go to the final GMU",

@@ -22,11 +22,10 @@ from bpmult.models.presets import DATASET_PRESETS, dataset_config
     (dict(extras=(("text", 4),)), "identifier other than"),
     (dict(extras=(("poster", 0),)), "positive width"),
     (dict(parallel_layers=0), "parallel_layers must be positive or None, got 0"),
-    (dict(top_fusion="none"), "middle_fgmu .* needs top_fusion='fgmu', got 'none'"),
-    (dict(top_fusion="transformer", middle_fgmu=False), "level1_residual"),
+    (dict(top_fusion="none"), "middle_fgmu .* needs top_fusion 'fgmu' or 'transformer', got 'none'"),
+    (dict(text_encoder=""), "text_encoder must be a model name"),
+    (dict(text_encoder_mode="partial"), "text_encoder_mode must be one of"),
     (dict(final_level1_tokens=True), "needs top_fusion='none', got 'fgmu'"),
-    (dict(top_fusion="transformer", middle_fgmu=False, level1_residual=False, level1_residual_mode="sequence"),
-     "level1_residual_mode='sequence' needs"),
 ])
 def test_invalid_configs_raise_naming_the_values(overrides, message):
     with pytest.raises(ValueError, match=message):
