@@ -14,8 +14,9 @@ One params file holds every profile; its top-level ``profile`` key is the one sw
           mult: {model: {...}, train: {...}}   # per-variant changes on top
       mmimdb: ...
 
-Resolution order, later wins: dataset ``model``/``train`` → ``variants.<variant>`` →
-``--set`` overrides (``train.lr=1e-3``, ``model.d_model=32``, ``seeds=[1,2]``; values are YAML
+Resolution order, later wins: the profile's ``definition`` (``authors``: the released code;
+``paper``: the text as written; absent: the package defaults) → dataset ``model``/``train`` →
+``variants.<variant>`` → ``--set`` overrides (``train.lr=1e-3``, ``model.d_model=32``, ``seeds=[1,2]``; values are YAML
 scalars or flow lists). Fields that come from the prepared data (input widths, lengths, classes,
 head) cannot be set here. The same ``section.key=value`` syntax serves ``bpmult train --set``, the
 notebooks' ``overrides`` parameter and, prefixed with the profile and dataset, ``dvc exp run -S``.
@@ -35,6 +36,7 @@ from typing import Any, Iterable
 import yaml
 
 from bpmult.models import VARIANTS, ModelConfig
+from bpmult.models.definitions import DEFINITIONS, definition_overrides, definition_train_overrides
 from bpmult.paramsfile import load_params  # noqa: F401 (part of this module's API)
 from bpmult.train.config import TrainConfig
 
@@ -45,7 +47,7 @@ DATA_DERIVED_MODEL_FIELDS = frozenset({
     "audio_encoder", "text_first_token_is_cls", "len_text", "len_video", "len_audio",
 })
 _NUMBER = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+")
-PROFILE_SECTION_KEYS = ("seeds", "data")  # the non-dataset keys of a profile
+PROFILE_SECTION_KEYS = ("seeds", "data", "definition")  # the non-dataset keys of a profile
 DATASET_SECTION_KEYS = ("model", "train", "variants")
 VARIANT_SECTION_KEYS = ("model", "train")
 
@@ -69,6 +71,8 @@ class Resolved:
     variant: str = ""
     overrides: tuple[str, ...] = field(default_factory=tuple)
     sources: dict[str, str] = field(default_factory=dict)  # "train.lr" -> where its value was set
+    definition: str | None = None  # the named model definition (authors | paper), or None
+    definition_model: dict[str, Any] = field(default_factory=dict)  # the fields it sets, below the profile's
 
 
 def profile_names(params: dict[str, Any]) -> list[str]:
@@ -211,6 +215,16 @@ def resolve(params: dict[str, Any], dataset: str, variant: str, profile: str | N
     sources.update({f"train.{k}": f"{where}.variants.{variant}.train.{k}" for k in variant_train})
     _check_model_keys(f"params {where}", model)
 
+    definition = section.get("definition")
+    definition_model: dict[str, Any] = {}
+    if definition is not None:
+        if definition not in DEFINITIONS:
+            raise ValueError(f"params {profile}.definition: {definition!r}; expected one of {list(DEFINITIONS)}")
+        definition_model = definition_overrides(definition, preset_name(dataset), variant)
+        for key, value in definition_train_overrides(definition, preset_name(dataset), variant).items():
+            if key not in train:  # the profile's own values win over the definition's
+                train[key] = value
+                sources[f"train.{key}"] = f"{profile}.definition ({definition})"
     seeds = parse_seeds(section["seeds"])
     overrides = tuple(overrides)
     for text in overrides:
@@ -231,7 +245,13 @@ def resolve(params: dict[str, Any], dataset: str, variant: str, profile: str | N
     except ValueError as err:
         raise ValueError(located(str(err), sources, "train", f"{where}.train")) from None
     return Resolved(model_overrides=model, train=train_config, seeds=seeds, profile=profile, dataset=dataset,
-                    variant=variant, overrides=overrides, sources=sources)
+                    variant=variant, overrides=overrides, sources=sources, definition=definition,
+                    definition_model=definition_model)
+
+
+def preset_name(dataset: str) -> str:
+    """The model preset (and definition) a dataset uses: both IEMOCAP settings share ``iemocap``."""
+    return "iemocap" if dataset.startswith("iemocap") else dataset
 
 
 _FIELD_ERROR = re.compile(r"^(?:TrainConfig|ModelConfig)\.(\w+) (.*)$", re.S)

@@ -110,6 +110,7 @@ class Experiment:
         seeds: the seeds to train.
         profile, overrides: where the settings came from.
         manifest: the prepared data's manifest.
+        definition: the named model definition (``authors`` / ``paper``) or None (package defaults).
     """
 
     dataset: str
@@ -122,6 +123,7 @@ class Experiment:
     profile: str = ""
     overrides: tuple[str, ...] = ()
     manifest: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+    definition: str | None = None
 
     @property
     def selection_metric(self) -> str:
@@ -138,7 +140,8 @@ class Experiment:
                 "train": self.train.to_dict()}
 
     def run_info(self) -> dict[str, Any]:
-        return {"profile": self.profile, "overrides": list(self.overrides)}
+        return {"profile": self.profile, "overrides": list(self.overrides),
+                "definition": self.definition or "defaults"}
 
     def build_model(self) -> nn.Module:
         return build_model(self.model)
@@ -167,13 +170,17 @@ def from_resolved(data_dir: Path, manifest: dict[str, Any], dataset: str, varian
     """The experiment of already-resolved settings (see :func:`plan`)."""
     code, extras = resolve_modalities(manifest, modalities)
     where = f"{resolved.profile}.{dataset}.model"
+    # the data gives widths and lengths; a definition may fix lengths (the authors' padding); the
+    # profile sets sizes and wins over both
+    kwargs = {**model_inputs(manifest, dataset, extras), **resolved.definition_model, **resolved.model_overrides}
     try:
-        model = variant_config(variant, **{**model_inputs(manifest, dataset, extras), **resolved.model_overrides})
+        model = variant_config(variant, **kwargs)
     except ValueError as err:
         raise ValueError(located(str(err), resolved.sources, "model", where)) from None
     return Experiment(dataset=dataset, variant=variant, modalities=code, data_dir=Path(data_dir), model=model,
                       train=resolved.train, seeds=tuple(resolved.seeds if seeds is None else seeds),
-                      profile=resolved.profile, overrides=tuple(resolved.overrides), manifest=manifest)
+                      profile=resolved.profile, overrides=tuple(resolved.overrides), manifest=manifest,
+                      definition=resolved.definition)
 
 
 def read_run_config(run_dir: Path, seed: int) -> dict[str, Any]:

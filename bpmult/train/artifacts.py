@@ -130,6 +130,6 @@ def summarize(run_dir: str | Path, seeds: Iterable[int] | None = None) -> dict[s
     config_path = run_dir / f"seed_{seeds[0]}" / "config.json"
     if config_path.is_file():
         config = read_json(config_path)
-        summary.update({k: config.get(k) for k in ("dataset", "variant", "modalities", "profile")})
+        summary.update({k: config.get(k) for k in ("dataset", "variant", "modalities", "profile", "definition")})
     atomic_write_json(run_dir / "summary.json", summary)
     return read_json(run_dir / "summary.json")

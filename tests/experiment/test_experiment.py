@@ -136,3 +136,28 @@ def test_load_trained_rebuilds_the_model_and_evaluate_predict_reproduce_the_test
     assert "orig_d_video=3" in capsys.readouterr().err
     assert cli.main(["evaluate", str(tmp_path / "nothing"), "--data", str(data)]) == 2
     assert "no seed_<s>/best.pt" in capsys.readouterr().err
+
+
+def test_the_profile_definition_sets_the_model_and_training_and_the_profile_still_wins(data):
+    params = json.loads(json.dumps(PARAMS))
+    params["t"]["definition"] = "authors"
+    exp = X.plan(data, "bpmult", params=params)
+    assert exp.definition == "authors" and exp.model.token == "first_plus_last"
+    assert exp.model.len_text == 512 and exp.model.len_video == 200  # the authors' fixed lengths
+    assert exp.model.d_model == 8  # the profile's size
+    assert exp.train.amp is False and exp.train.early_stop_ties is True
+    params["t"]["moviescope"]["train"]["amp"] = True
+    assert X.plan(data, "bpmult", params=params).train.amp is True  # the profile wins over the definition
+    params["t"]["definition"] = "paper"
+    faithful = X.plan(data, "bpmult_with_transformer", params=params)
+    assert faithful.model.middle_fgmu and faithful.model.level1_residual  # only the top FGMU replaced (§7.4)
+    params["t"]["definition"] = "code"
+    with pytest.raises(ValueError, match=r"params t\.definition: 'code'; expected one of \['authors', 'paper'\]"):
+        X.plan(data, "bpmult", params=params)
+
+
+def test_every_run_records_its_definition(data, tmp_path):
+    params = json.loads(json.dumps(PARAMS))
+    params["t"]["definition"] = "paper"
+    summary = X.train_experiment(X.plan(data, "bpmult", params=params, seeds=[1]), tmp_path / "run", progress=False)
+    assert summary["definition"] == "paper"
