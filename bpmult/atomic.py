@@ -271,6 +271,7 @@ def staged_folder(out: str | Path) -> Iterator[Path]:
     deleted and ``out`` is left as it was. Stale stages next to ``out`` are removed first."""
     out = Path(out)
     clean_stale_stages(out.parent)
+    new_parent = not out.parent.exists()
     stage = stage_path(out)
     try:
         with disk_full_as_error(stage):
@@ -278,6 +279,9 @@ def staged_folder(out: str | Path) -> Iterator[Path]:
         replace_folder(stage, out)
     except BaseException:
         shutil.rmtree(stage, ignore_errors=True)
+        if new_parent:
+            with contextlib.suppress(OSError):  # not empty: something else lives there now
+                out.parent.rmdir()
         raise
 
 

@@ -19,6 +19,7 @@ Reading lives in ``bpmult.data.reader`` (re-exported here).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import shutil
@@ -131,6 +132,7 @@ class PreparedWriter:
         self._arrays: list[np.memmap] = []
         self._manifest_written = False
         clean_stale_stages(self.out.parent)  # leftovers of killed runs (named so DVC ignores them)
+        self._new_parent = not self.out.parent.exists()
         self.stage = stage_path(self.out)
 
     def __enter__(self) -> "PreparedWriter":
@@ -231,5 +233,9 @@ class PreparedWriter:
             replace_folder(self.stage, self.out)
 
     def discard(self) -> None:
+        """Remove the staging folder (and the parent folder when this writer created it)."""
         self._arrays.clear()
         shutil.rmtree(self.stage, ignore_errors=True)
+        if self._new_parent:
+            with contextlib.suppress(OSError):  # not empty: something else lives there now
+                self.out.parent.rmdir()
