@@ -24,6 +24,7 @@ import json
 from pathlib import Path
 from typing import Any, Callable
 
+import h5py
 import numpy as np
 
 from bpmult.data.checks import check_finite, fit_length, numeric_array, read_json, require_file, require_key, words
@@ -90,8 +91,6 @@ def _target(record: Any, path: Path) -> np.ndarray:
 
 
 def _hdf5_posters(path: Path, sources: Sources):
-    import h5py  # noqa: PLC0415
-
     require_file(path, "MM-IMDb HDF5 file (multimodal_imdb.hdf5)")
     sources.add(path)
     try:
@@ -231,8 +230,7 @@ def _coverage(tokens: dict[str, list[str]], glove: dict[str, np.ndarray]) -> flo
 def write_synthetic(out: Path, rng: np.random.Generator, size: int) -> dict[str, Any]:
     """MM-IMDb in its raw format; a genre fires when its words are in the longest plot AND its
     pattern is in the poster (VGG features; the JPEG shows the same events as coloured bands)."""
-    import h5py  # noqa: PLC0415
-    from PIL import Image  # noqa: PLC0415
+    from PIL import Image  # noqa: PLC0415 (Pillow only for writing synthetic posters, never in prepare)
 
     n_labels = len(LABELS)
     text_event, poster_event, labels = cooccurring_events(rng, size, n_labels, 0.2, 0.55, min_labels=1)

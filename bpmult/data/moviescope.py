@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
+import torch
 
 from bpmult.data import py2pickle
 from bpmult.data.checks import check_finite, fit_length, numeric_array, read_jsonl, require_file
@@ -208,8 +209,6 @@ def _prepare_full(raw: Path, out: Path, config: DataConfig, encoder: Callable[[]
 
 def _torch_dict(path: Path) -> dict:
     """A torch-saved ``{id: tensor}`` read with torch's restricted (weights-only) unpickler."""
-    import torch  # noqa: PLC0415
-
     require_file(path, "torch-saved dict of tensors")
     try:
         value = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
