@@ -39,7 +39,8 @@ from urllib.parse import urlparse
 
 from tqdm import tqdm
 
-from bpmult.atomic import atomic_write_json, atomic_write_text, folder_digest, iter_files, sha256_file, stage_path
+from bpmult.atomic import (atomic_write_json, atomic_write_text, disk_full_as_error, folder_digest, iter_files,
+                           sha256_file, stage_path)
 from bpmult.data.errors import ChecksumError, CorruptFileError, DataError, FetchError, MissingFileError
 from bpmult.data.source import Source
 
@@ -372,7 +373,9 @@ def fetch_sources(raw_dir: str, sources: Sequence[Source], *, out: Path, manual:
         elif source.urls:
             hint = (f"download it by hand from {' or '.join(source.urls)} and place it at {placed}, "
                     "then run `bpmult fetch` again")
-            digest, origin = downloader(source.urls, target, expected, manual_hint=hint, progress=progress), "downloaded"
+            with disk_full_as_error(target):
+                digest = downloader(source.urls, target, expected, manual_hint=hint, progress=progress)
+            origin = "downloaded"
             report.lines.append(f"fetched  {key}")
         elif source.optional:
             report.lines.append(f"absent   {key} (optional; place it at {placed}; source: {source.origin})")
@@ -385,5 +388,6 @@ def fetch_sources(raw_dir: str, sources: Sequence[Source], *, out: Path, manual:
                                   f"(trust on first use). Copy it into {default_lock_path()} to pin it for everyone.")
         book.remember(key, digest, target.resolve(), origin)
         if source.extract:
-            report.lines.append(f"         {target.name}: {_extract(target, source.extract, raw, digest)}")
+            with disk_full_as_error(raw):
+                report.lines.append(f"         {target.name}: {_extract(target, source.extract, raw, digest)}")
     return report

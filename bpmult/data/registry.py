@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 from pathlib import Path
 from types import ModuleType
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 import numpy as np
 
@@ -48,12 +48,17 @@ def dataset_module(name: str) -> ModuleType:
 
 
 def resolve_config(raw: str | Path, config: DataConfig | None = None, overrides: list[str] | None = None,
-                   text_encoder: str | None = None) -> tuple[DataConfig, dict | None]:
+                   text_encoder: str | None = None, *, params: Mapping[str, Any] | None = None,
+                   where: str = "data") -> tuple[DataConfig, dict | None]:
     """The config of a prepare run: ``config`` or the defaults (with a synthetic set's own lengths
-    from its ``SYNTHETIC.json``), then ``overrides`` and ``text_encoder``; also the marker record."""
+    from its ``SYNTHETIC.json``), then the profile's ``params`` data section (errors name
+    ``where``, e.g. ``paper.data``; see ``DataConfig.from_mapping``), then ``overrides`` and
+    ``text_encoder``; also the marker record."""
     marker = read_marker(Path(raw))
     if config is None:
         config = DataConfig().replace(**marker["data_config"]) if marker else DataConfig()
+    if params is not None:
+        config = DataConfig.from_mapping(params, where, base=config)
     config = config.with_overrides(overrides or [])
     if text_encoder is not None:
         config = config.replace(text_encoder=text_encoder)

@@ -381,3 +381,20 @@ def test_an_encoder_giving_nan_is_named(raw_copy, tmp_path, monkeypatch, run):
     assert code == 2
     assert_one_line(err, "text encoder fake", "expected finite token states")
     assert snapshot(tmp_path) == before
+
+
+class InterruptingEncoder(FakeEncoder):
+    def encode(self, texts, max_tokens):
+        raise KeyboardInterrupt
+
+
+def test_ctrl_c_during_prepare_leaves_the_previous_output_and_no_staging(raw_copy, tmp_path):
+    from bpmult.data import prepare
+
+    raw = raw_copy("mosei")
+    out = tmp_path / "prepared" / "mosei"
+    prepare("mosei", raw, out, encoder=FakeEncoder(), cache_dir=None)
+    before = snapshot(tmp_path)
+    with pytest.raises(KeyboardInterrupt):
+        prepare("mosei", raw, out, encoder=InterruptingEncoder(), cache_dir=None)
+    assert snapshot(tmp_path) == before

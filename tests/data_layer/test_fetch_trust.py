@@ -135,3 +135,19 @@ def test_the_readme_lists_the_trust_of_every_lock_entry():
     for key, entry in lock.items():
         trust = "pinned" if entry["sha256"] else "trust on first use"
         assert any(f"`{key}`" in line and trust in line for line in readme.splitlines()), key
+
+
+def test_a_full_disk_while_downloading_is_one_line(tmp_path):
+    import errno
+
+    from bpmult.data import DiskFullError
+    from bpmult.data.fetch import fetch_sources
+
+    def downloader(urls, target, expected, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device", str(target) + ".part")
+
+    with pytest.raises(DiskFullError) as caught:
+        fetch_sources("toy", [Source("a.bin", ("http://127.0.0.1:9/a.bin",), "t")], out=tmp_path / "d",
+                      manual=tmp_path / "m", lock={}, progress=False, downloader=downloader)
+    assert str(caught.value).startswith(str(tmp_path / "d" / "toy" / "a.bin.part") + ": no space left")
+    assert "\n" not in str(caught.value) and not (tmp_path / "d" / "fetch_record.json").exists()

@@ -250,3 +250,14 @@ def test_token_ids_instead_of_features(synthetic_raw, tiny_bert_cache, tmp_path)
     features = prepare("moviescope", raw, tmp_path / "features", cache_dir=None,
                        overrides=["text_encoder=bert-base-uncased"])
     assert features["modalities"]["text"] == [96, 16] and "text_ids" not in features["modalities"]
+
+
+def test_resolve_config_applies_the_profile_data_section_on_the_synthetic_lengths(synthetic_raw):
+    from bpmult.data.registry import resolve_config
+
+    raw = synthetic_raw("mosei")
+    config, marker = resolve_config(raw, params={"text_encoder": "minilm", "mosei_allow_unmatched": True,
+                                                 "synth_size": {"mosei": 240}}, where="embedded.data")
+    assert config.mosei_allow_unmatched is True and config.mosei_text_len == marker["data_config"]["mosei_text_len"]
+    with pytest.raises(ValueError, match=r"^embedded\.data\.mosei_text_len: expected a positive integer, found -1$"):
+        resolve_config(raw, params={"mosei_text_len": -1}, where="embedded.data")
