@@ -12,9 +12,10 @@ from bpmult.data.errors import (ChecksumError, CorruptFileError, DataError, Disk
                                 MissingFileError, NonFiniteError, ShapeError, UnknownIdError, UnsafePickleError)
 from bpmult.data.facts import FACTS, DatasetFacts
 from bpmult.data.reader import PreparedDataset, collate, load_prepared, make_collate, read_manifest
-from bpmult.data.registry import DATASETS, prepare, synthesize  # registry.fetch: not here, bpmult.data.fetch is the module
+# registry.fetch is not re-exported: bpmult.data.fetch names the module (fetch_sources, read_lock)
+from bpmult.data.registry import DATASETS, prepare, synthesize
 
 __all__ = ["DATASETS", "FACTS", "ChecksumError", "CorruptFileError", "DataConfig", "DataError", "DatasetFacts",
-           "DiskFullError", "FetchError", "LabelError", "MissingFileError", "NonFiniteError", "PreparedDataset", "ShapeError",
-           "UnknownIdError", "UnsafePickleError", "collate", "load_prepared", "make_collate", "prepare",
+           "DiskFullError", "FetchError", "LabelError", "MissingFileError", "NonFiniteError", "PreparedDataset",
+           "ShapeError", "UnknownIdError", "UnsafePickleError", "collate", "load_prepared", "make_collate", "prepare",
            "read_manifest", "synthesize"]

@@ -18,7 +18,7 @@ AUDIO_CROPS = ("batch_shortest", "pad_longest")
 _TYPES = {"int": (int,), "int | None": (int, type(None)), "bool": (bool,), "str": (str,), "float": (float, int)}
 _CHOICES = {"text_encoder": TEXT_ENCODERS, "text_features": TEXT_FEATURES, "moviescope_audio_crop": AUDIO_CROPS}
 # keys of a profile's ``data`` section that belong to the raw stage, not to prepare
-STAGE_KEYS = ("synth_size", "synth_seed", "raw_folder")
+STAGE_KEYS = ("source", "synthetic", "synth_size", "synth_seed", "raw_folder")
 
 
 @dataclass(frozen=True)

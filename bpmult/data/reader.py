@@ -20,6 +20,18 @@ from bpmult.data.arrays import LENGTH_SUFFIX, array_dtype, check_array
 from bpmult.data.errors import CorruptFileError, DataError, MissingFileError, ShapeError
 
 CROP_RULES = ("pad_longest", "batch_shortest")
+# files whose values were checked in this process, by (path, inode, size, mtime): the five seeds of
+# a stage load the same splits, and a real-size split takes a full read to check
+_CHECKED: set[tuple] = set()
+
+
+def _identity(path: Path) -> tuple:
+    stat = path.stat()
+    return str(path.resolve()), stat.st_ino, stat.st_size, stat.st_mtime_ns
+
+
+def _unchecked(path: Path) -> bool:
+    return _identity(path) not in _CHECKED
 
 
 def _json(path: Path, what: str) -> Any:
@@ -35,7 +47,8 @@ def read_manifest(directory: str | Path) -> dict[str, Any]:
     """The parsed ``manifest.json`` of a prepared-data folder."""
     path = Path(directory) / "manifest.json"
     if not path.is_file():
-        raise MissingFileError(path, "prepared-data manifest", hint="run `bpmult prepare DATASET --raw ... --out DIR` first")
+        raise MissingFileError(path, "prepared-data manifest",
+                               hint="run `bpmult prepare DATASET --raw ... --out DIR` first")
     manifest = _json(path, "a prepared-data manifest")
     if not isinstance(manifest, dict):
         raise CorruptFileError(path, expected="a JSON object", found=type(manifest).__name__)
@@ -54,7 +67,8 @@ def load_array(path: Path, what: str) -> np.ndarray:
     except PermissionError as err:
         raise DataError(path, expected=f"a readable {what}", found=err.strerror) from None
     except (ValueError, OSError, EOFError) as err:
-        found = "an empty file" if path.stat().st_size == 0 else f"{type(err).__name__}: {str(err).splitlines()[0][:120]}"
+        detail = str(err).splitlines()[0][:120] if str(err) else ""
+        found = "an empty file" if path.stat().st_size == 0 else f"{type(err).__name__}: {detail}"
         raise CorruptFileError(path, expected=f"a .npy array ({what})", found=found,
                                hint="prepare the dataset again") from None
 
@@ -96,13 +110,14 @@ class PreparedDataset(Dataset):
             if array.dtype != wanted:
                 raise ShapeError(path, key=name, expected=f"dtype {wanted} (from manifest.json)",
                                  found=f"dtype {array.dtype}")
-            if validate:
+            if validate and _unchecked(path):
                 limit = None
                 if name.endswith(LENGTH_SUFFIX):
                     limit = self.manifest["modalities"][name[: -len(LENGTH_SUFFIX)]][0]
                 elif name == "text_ids":
                     limit = (self.manifest.get("text_encoder") or {}).get("vocab_size")
                 check_array(array, path, name, task, limit=limit)
+                _CHECKED.add(_identity(path))
             self.arrays[name] = array
         ids_path = directory / split / "ids.json"
         if not ids_path.is_file():

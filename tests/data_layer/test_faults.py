@@ -398,3 +398,11 @@ def test_ctrl_c_during_prepare_leaves_the_previous_output_and_no_staging(raw_cop
     with pytest.raises(KeyboardInterrupt):
         prepare("mosei", raw, out, encoder=InterruptingEncoder(), cache_dir=None)
     assert snapshot(tmp_path) == before
+
+
+def test_a_file_changed_after_a_good_load_is_checked_again(prepared):
+    from bpmult.data import load_prepared
+
+    assert len(load_prepared(prepared, "train")) > 0
+    nan_in_video(prepared)
+    assert "expected finite values" in _load_error(prepared)

@@ -237,7 +237,8 @@ def test_token_ids_instead_of_features(synthetic_raw, tiny_bert_cache, tmp_path)
     assert "text" not in manifest["modalities"]
     assert manifest["modalities"]["text_ids"] == [96] and manifest["modalities"]["text_mask"] == [96]
     assert manifest["dtypes"]["text_ids"] == "int64" and manifest["text_encoder"]["features"] == "token_ids"
-    assert manifest["text_encoder"]["vocab_size"] == len(tokenizer) and manifest["text_encoder"]["name"] == "bert-base-uncased"
+    assert manifest["text_encoder"]["vocab_size"] == len(tokenizer)
+    assert manifest["text_encoder"]["name"] == "bert-base-uncased"
     data = load_prepared(tmp_path / "ids", "train")
     item = data[0]
     assert item["text_ids"].dtype == torch.int64 and item["text_mask"].dtype == torch.int64
