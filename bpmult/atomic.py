@@ -1,6 +1,6 @@
 """The package's one I/O module: atomic writes, staged folders, folder digests, tree copies.
 
-* **Atomic files.** A write goes to a temporary file in the target's folder, is flushed and
+* **Atomic files** (bytes, text, JSON in the one format of :func:`json_text`, ``.npz``). A write goes to a temporary file in the target's folder, is flushed and
   fsync-ed, then renamed over the target (``os.replace``); the folder is fsync-ed so the rename
   itself is durable. A process killed at any moment leaves the old file or the new one.
 * **Staged folders.** :func:`staged_folder` builds a whole folder in a sibling named
@@ -24,12 +24,15 @@ import errno
 import hashlib
 import io
 import json
+import math
 import os
 import secrets
 import shutil
 import tempfile
 from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping
+
+import numpy as np
 
 STAGING_PREFIX = ".bpmult-staging-"   # listed in .dvcignore; never a name a user would choose
 _FULL = (errno.ENOSPC, errno.EDQUOT)
@@ -138,14 +141,43 @@ def atomic_write_text(path: str | Path, text: str) -> Path:
     return atomic_write_bytes(path, text.encode("utf-8"))
 
 
+def to_jsonable(value: Any) -> Any:
+    """Plain JSON types: numpy scalars and arrays as numbers and lists, paths as strings, tuples as
+    lists; non-finite floats become ``None`` (strict JSON has no NaN)."""
+    if isinstance(value, dict):
+        return {str(k): to_jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [to_jsonable(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return to_jsonable(value.tolist())
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        return float(value) if math.isfinite(value) else None
+    if isinstance(value, Path):
+        return str(value)
+    return value
+
+
 def json_text(value: Any) -> str:
-    """The package's one JSON format: indent 1, keys in insertion order, a final newline."""
-    return json.dumps(value, indent=1) + "\n"
+    """The package's one JSON format: strict JSON of :func:`to_jsonable`, indent 2, keys in
+    insertion order, a final newline."""
+    return json.dumps(to_jsonable(value), indent=2, allow_nan=False) + "\n"
 
 
 def atomic_write_json(path: str | Path, value: Any) -> Path:
     """Write ``value`` as JSON (:func:`json_text`) to ``path`` atomically."""
     return atomic_write_text(path, json_text(value))
+
+
+def atomic_savez(path: str | Path, arrays: Mapping[str, np.ndarray]) -> Path:
+    """Write a ``.npz`` archive atomically (readable with ``allow_pickle=False``)."""
+    for name, array in arrays.items():
+        if np.asarray(array).dtype == object:
+            raise ValueError(f"{path}: array {name!r} has dtype object; store numbers or strings")
+    return atomic_write(path, lambda handle: np.savez(handle, **arrays))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -162,7 +194,8 @@ def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
 
 def iter_files(root: str | Path, *, follow_symlinks: bool = True) -> Iterator[tuple[str, Path]]:
     """``(relative posix path, path)`` of every file under ``root``, sorted, following directory
-    symlinks (each real folder once, so a link loop ends) unless ``follow_symlinks`` is False."""
+    symlinks (each real folder once, so a link loop ends) unless ``follow_symlinks`` is False.
+    Staging folders (:data:`STAGING_PREFIX`) are skipped."""
     root = Path(root)
     seen: set[tuple[int, int]] = set()
     found: list[tuple[str, Path]] = []
@@ -172,6 +205,7 @@ def iter_files(root: str | Path, *, follow_symlinks: bool = True) -> Iterator[tu
             dirs[:] = []
             continue
         seen.add((stat.st_dev, stat.st_ino))
+        dirs[:] = [d for d in dirs if not d.startswith(STAGING_PREFIX)]  # half-built folders are never data
         for name in files:
             path = Path(folder) / name
             if path.is_file():
@@ -289,16 +323,20 @@ def staged_folder(out: str | Path) -> Iterator[Path]:
 # tree copies
 
 
-def copy_tree(src: str | Path, dst: str | Path, *, follow_symlinks: bool = True, link: bool = False) -> int:
+def copy_tree(src: str | Path, dst: str | Path, *, follow_symlinks: bool = True, link: bool = False,
+              exclude: Callable[[str], bool] | None = None) -> int:
     """Mirror every file under ``src`` into ``dst`` (created; existing files replaced); returns the
     number of files. Directory symlinks are followed unless ``follow_symlinks`` is False; file
     symlinks are resolved to their target's content. ``link``: hard links where possible (same
-    file system), copies elsewhere."""
+    file system), copies elsewhere. ``exclude(relative path)``: files to leave out (e.g.
+    ``bpmult.data.fetch.is_partial`` for unfinished downloads); staging folders are always left out."""
     src, dst = Path(src), Path(dst)
     count = 0
     with disk_full_as_error(dst):
         dst.mkdir(parents=True, exist_ok=True)
         for name, path in iter_files(src, follow_symlinks=follow_symlinks):
+            if exclude is not None and exclude(name):
+                continue
             target = dst / name
             target.parent.mkdir(parents=True, exist_ok=True)
             real = path.resolve()
@@ -317,6 +355,7 @@ def copy_tree(src: str | Path, dst: str | Path, *, follow_symlinks: bool = True,
     return count
 
 
-def link_tree(src: str | Path, dst: str | Path, *, follow_symlinks: bool = True) -> int:
+def link_tree(src: str | Path, dst: str | Path, *, follow_symlinks: bool = True,
+              exclude: Callable[[str], bool] | None = None) -> int:
     """:func:`copy_tree` with hard links (copies across file systems)."""
-    return copy_tree(src, dst, follow_symlinks=follow_symlinks, link=True)
+    return copy_tree(src, dst, follow_symlinks=follow_symlinks, link=True, exclude=exclude)

@@ -39,8 +39,8 @@ from urllib.parse import urlparse
 
 from tqdm import tqdm
 
-from bpmult.atomic import (atomic_write_json, atomic_write_text, disk_full_as_error, folder_digest, iter_files,
-                           sha256_file, stage_path)
+from bpmult.atomic import (atomic_write_json, atomic_write_text, clean_stale_stages, disk_full_as_error,
+                           folder_digest, iter_files, sha256_file, stage_path)
 from bpmult.data.errors import ChecksumError, CorruptFileError, DataError, FetchError, MissingFileError
 from bpmult.data.source import Source
 
@@ -50,6 +50,15 @@ __all__ = ["DigestBook", "FetchReport", "Source", "default_lock_path", "digest_p
 CHUNK = 1 << 20
 USER_AGENT = "bpmult-fetch/0.1 (+reproducibility package)"
 digest_path = folder_digest  # the one folder digest (bpmult.atomic); kept under its old name
+PARTIAL_SUFFIXES = (".part", ".unverified")  # an unfinished or untrusted download, never raw data
+RECORD = "fetch_record.json"
+
+
+def is_partial(relative_path: str) -> bool:
+    """Whether a file of a download folder is not raw data (an unfinished or unverified download,
+    the fetch record, an unpack marker): pass as ``exclude`` to ``bpmult.atomic.link_tree``."""
+    name = relative_path.rsplit("/", 1)[-1]
+    return name.endswith(PARTIAL_SUFFIXES) or name == RECORD or (name.startswith(".") and name.endswith(".extracted"))
 
 
 @dataclass
@@ -349,9 +358,10 @@ def fetch_sources(raw_dir: str, sources: Sequence[Source], *, out: Path, manual:
     replaced by the digest of the hand-placed file, e.g. after a corrupt copy was replaced.
     """
     raw = out / raw_dir
-    book = DigestBook(lock, out / "fetch_record.json")
+    book = DigestBook(lock, out / RECORD)
     again = retrust_keys(raw_dir, sources, retrust, manual=manual, lock=lock) if retrust else []
     raw.mkdir(parents=True, exist_ok=True)
+    clean_stale_stages(raw)  # unpack folders of killed fetches
     for key in again:
         book.forget(key)
     report = FetchReport()

@@ -262,3 +262,15 @@ def test_resolve_config_applies_the_profile_data_section_on_the_synthetic_length
     assert config.mosei_allow_unmatched is True and config.mosei_text_len == marker["data_config"]["mosei_text_len"]
     with pytest.raises(ValueError, match=r"^embedded\.data\.mosei_text_len: expected a positive integer, found -1$"):
         resolve_config(raw, params={"mosei_text_len": -1}, where="embedded.data")
+
+
+def test_link_tree_leaves_out_unfinished_downloads_and_staging_folders(tmp_path):
+    from bpmult.data.fetch import is_partial
+
+    src = tmp_path / "downloads" / "mmimdb"
+    (src / ".bpmult-staging-mmimdb.tar.gz.unpack.999999999.abcd").mkdir(parents=True)
+    (src / ".bpmult-staging-mmimdb.tar.gz.unpack.999999999.abcd" / "half.json").write_text("{")
+    for name in ("glove.6B.zip.part", "multimodal_imdb.hdf5.unverified", ".glove.6B.zip.extracted", "split.json"):
+        (src / name).write_text("x")
+    assert link_tree(src, tmp_path / "raw", exclude=is_partial) == 1
+    assert [p.name for p in (tmp_path / "raw").iterdir()] == ["split.json"]

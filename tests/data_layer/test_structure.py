@@ -109,3 +109,18 @@ def test_re_preparing_identical_raw_data_gives_identical_bytes(synthetic_raw, fa
         prepare(name, raw, first, encoder=fake_encoder, cache_dir=tmp_path / "cache")  # in place, over itself
         assert _tree(first) == files
         assert np.load(first / "train" / "label.npy").shape[0] > 0
+
+
+def test_the_one_json_format_is_strict_and_numpy_aware(tmp_path):
+    import json
+    import math
+
+    from bpmult.atomic import atomic_savez, atomic_write_json
+
+    path = atomic_write_json(tmp_path / "m.json", {"x": float("nan"), "y": np.float32(2.5), "z": (1, np.int64(2)),
+                                                 "p": tmp_path, "b": np.bool_(True), "a": np.arange(2)})
+    assert json.loads(path.read_text()) == {"x": None, "y": 2.5, "z": [1, 2], "p": str(tmp_path), "b": True,
+                                            "a": [0, 1]}
+    assert "NaN" not in path.read_text() and path.read_text().endswith("\n") and not math.isnan(2.5)
+    archive = atomic_savez(tmp_path / "a.npz", {"v": np.arange(3)})
+    assert np.load(archive, allow_pickle=False)["v"].tolist() == [0, 1, 2]
