@@ -92,7 +92,7 @@ def prepare(raw: str | Path, out: str | Path, *, config: DataConfig, encoder: Ca
         splits[split], replaced[split] = read_mult_split(path, data, key, WIDTHS, (len(LABELS), 2))
     del data
     name = "iemocap_aligned" if aligned else "iemocap_unaligned"
-    with PreparedWriter(out, dataset=name, task="iemocap", label_names=LABELS) as writer:
+    with PreparedWriter.of(out, name) as writer:
         for split, arrays in splits.items():
             n = len(arrays["labels"])
             shapes = {MODALITY_OF[k]: arrays[k].shape[1:] for k in WIDTHS}

@@ -184,7 +184,7 @@ def prepare(raw: str | Path, out: str | Path, *, config: DataConfig, encoder: Ca
               "video": (config.mmimdb_glove_len, GLOVE_DIM), "audio": (config.mmimdb_bow_vocab, 1),
               "poster": (POSTER_DIM,)}
     try:
-        with PreparedWriter(out, dataset="mmimdb", task="multilabel", label_names=LABELS) as writer:
+        with PreparedWriter.of(out, "mmimdb") as writer:
             for split, split_movies in movies.items():
                 arrays = writer.add_split(split, [m for m, _, _ in split_movies], shapes, (len(LABELS),),
                                           source=split_path)

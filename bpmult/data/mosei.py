@@ -189,7 +189,7 @@ def prepare(raw: str | Path, out: str | Path, *, config: DataConfig, encoder: Ca
     length = config.mosei_text_len
     shapes = {**text_shapes(text_encoder, length, config.text_features), "video": (lengths["vision"], 35),
               "audio": (lengths["audio"], 74)}
-    with PreparedWriter(out, dataset="mosei", task="multilabel", label_names=LABELS) as writer:
+    with PreparedWriter.of(out, "mosei") as writer:
         for split, items in matched.items():
             arrays = writer.add_split(split, [u for u, _, _, _ in items], shapes, (len(LABELS),),
                                       source=raw / SPLIT_FILES[split])

@@ -181,7 +181,7 @@ def _prepare_full(raw: Path, out: Path, config: DataConfig, encoder: Callable[[]
               "audio": (mel_steps, MEL_BINS), "poster": (POSTER_DIM,)}
     if use_metadata:
         shapes["metadata"] = (METADATA_DIM,)
-    with PreparedWriter(out, dataset="moviescope", task="multilabel", label_names=LABELS) as writer:
+    with PreparedWriter.of(out, "moviescope") as writer:
         for split, movies in splits.items():
             arrays = writer.add_split(split, [m for m, _, _ in movies], shapes, (len(LABELS),),
                                       source=raw / SPLIT_FILES[split], lengths=("audio",))
@@ -262,7 +262,7 @@ def _prepare_demo(raw: Path, out: Path, config: DataConfig, encoder: Callable[[]
     shapes = {**text_shapes(text_encoder, length, config.text_features),
               "video": (config.moviescope_frames, FRAME_DIM),
               "audio": (mel_steps, MEL_BINS)}
-    with PreparedWriter(out, dataset="moviescope", task="multilabel", label_names=LABELS) as writer:
+    with PreparedWriter.of(out, "moviescope") as writer:
         for split, split_movies in splits.items():
             arrays = writer.add_split(split, [m for m, _, _ in split_movies], shapes, (len(LABELS),),
                                       source=records_path, lengths=("audio",))

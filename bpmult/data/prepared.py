@@ -33,7 +33,7 @@ from bpmult.atomic import (atomic_write_bytes, atomic_write_json, atomic_write_t
                            stage_path)
 from bpmult.data.arrays import LENGTH_SUFFIX, array_dtype, check_array
 from bpmult.data.errors import DataError, ShapeError
-from bpmult.data.facts import SPLITS
+from bpmult.data.facts import FACTS, SPLITS
 from bpmult.data.reader import (PreparedDataset, collate, load_prepared, make_collate,  # noqa: F401 (re-exported)
                                 read_manifest)
 
@@ -134,6 +134,12 @@ class PreparedWriter:
         clean_stale_stages(self.out.parent)  # leftovers of killed runs (named so DVC ignores them)
         self._new_parent = not self.out.parent.exists()
         self.stage = stage_path(self.out)
+
+    @classmethod
+    def of(cls, out: str | Path, dataset: str) -> "PreparedWriter":
+        """The writer of ``dataset`` with its task and label order from ``bpmult.data.facts``."""
+        facts = FACTS[dataset]
+        return cls(out, dataset=facts.name, task=facts.task, label_names=facts.label_names)
 
     def __enter__(self) -> "PreparedWriter":
         return self

@@ -124,3 +124,13 @@ def test_the_one_json_format_is_strict_and_numpy_aware(tmp_path):
     assert "NaN" not in path.read_text() and path.read_text().endswith("\n") and not math.isnan(2.5)
     archive = atomic_savez(tmp_path / "a.npz", {"v": np.arange(3)})
     assert np.load(archive, allow_pickle=False)["v"].tolist() == [0, 1, 2]
+
+
+def test_prepared_manifests_match_the_facts(synthetic_raw, fake_encoder, tmp_path):
+    for name in DATASETS:
+        manifest = prepare(name, synthetic_raw(name), tmp_path / name, encoder=fake_encoder, cache_dir=None)
+        facts = FACTS[name]
+        assert manifest["task"] == facts.task and manifest["label_names"] == list(facts.label_names)
+        assert set(facts.modalities) <= set(manifest["modalities"]) <= {*facts.modalities, *facts.optional_modalities}
+        assert manifest["dtypes"]["label"] == facts.label_dtype
+        assert bool(manifest["lengths"]) == facts.audio_is_spectrogram
