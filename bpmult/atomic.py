@@ -250,23 +250,27 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def clean_stale_stages(parent: str | Path) -> list[Path]:
+def clean_stale_stages(parent: str | Path, name: str | None = None) -> list[Path]:
     """Remove the staging folders in ``parent`` left by processes that no longer run; returns them.
 
-    Also removes the older names of this package (``.<name>.staging-*``, ``.<name>.old-<pid>``)."""
+    With ``name``, also the older names this package gave the stages of ``parent/name``
+    (``.<name>.staging-*``, ``.<name>.old-<pid>``); other hidden folders are never touched."""
     parent = Path(parent)
-    removed = []
+    removed: list[Path] = []
     if not parent.is_dir():
         return removed
     for entry in parent.iterdir():
-        name = entry.name
-        if name.startswith(STAGING_PREFIX):
-            pid = _stage_pid(name)
+        label = entry.name
+        if label.startswith(STAGING_PREFIX):
+            pid = _stage_pid(label)
             stale = pid is None or not _alive(pid)
+        elif name is not None and label.startswith(f".{name}.staging-"):
+            stale = True  # the older naming carried no process id; no older version runs beside this one
+        elif name is not None and label.startswith(f".{name}.old-"):
+            pid_text = label[len(f".{name}.old-"):]
+            stale = not pid_text.isdigit() or not _alive(int(pid_text))
         else:
-            legacy_pid = name.rpartition(".old-")[2] if ".old-" in name else ""
-            stale = name.startswith(".") and (".staging-" in name or (legacy_pid.isdigit()
-                                                                      and not _alive(int(legacy_pid))))
+            stale = False
         if stale and entry.is_dir() and not entry.is_symlink():
             shutil.rmtree(entry, ignore_errors=True)
             removed.append(entry)
@@ -304,7 +308,7 @@ def staged_folder(out: str | Path) -> Iterator[Path]:
     """Yield a staging folder; when the block ends normally it replaces ``out``, otherwise it is
     deleted and ``out`` is left as it was. Stale stages next to ``out`` are removed first."""
     out = Path(out)
-    clean_stale_stages(out.parent)
+    clean_stale_stages(out.parent, out.name)
     new_parent = not out.parent.exists()
     stage = stage_path(out)
     try:

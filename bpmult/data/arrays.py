@@ -7,7 +7,7 @@ expected. The rules by array name:
 * model inputs (``text``, ``video``, ``audio``, ``poster``, ``metadata``): float32, finite;
 * ``label``: multilabel float32 in {0, 1}; iemocap int64 in {0, 1} (one column per emotion);
 * ``<modality>_length``: int64, 1 <= length <= the modality's padded steps;
-* ``text_ids``: int64 in [0, vocabulary size); ``text_mask``: int64 in {0, 1}, row starts with 1.
+* ``text_ids``: int64 in [0, vocabulary size); ``text_mask``: int64 in {0, 1}.
 """
 
 from __future__ import annotations

@@ -40,7 +40,7 @@ from urllib.parse import urlparse
 from tqdm import tqdm
 
 from bpmult.atomic import (atomic_write_json, atomic_write_text, clean_stale_stages, disk_full_as_error,
-                           folder_digest, iter_files, sha256_file, stage_path)
+                           folder_digest, is_disk_full, iter_files, sha256_file, stage_path)
 from bpmult.data.errors import ChecksumError, CorruptFileError, DataError, FetchError, MissingFileError
 from bpmult.data.source import Source
 
@@ -208,7 +208,7 @@ def _get(url: str, part: Path, name: str, progress: bool, timeout: float) -> boo
                     handle.write(block)
                     bar.update(len(block))
             except (socket.timeout, ConnectionError, OSError, http.client.HTTPException) as err:
-                if isinstance(err, OSError) and err.errno in (28, 122):  # ENOSPC, EDQUOT: not the server's fault
+                if is_disk_full(err):  # not the server's fault: reported as a full disk
                     raise
                 raise _MirrorFailed(f"connection lost after {handle.tell()} bytes ({err}); run again to resume",
                                     unreachable=True) from None

@@ -131,7 +131,7 @@ class PreparedWriter:
         self._lengths: dict[str, str] = {}
         self._arrays: list[np.memmap] = []
         self._manifest_written = False
-        clean_stale_stages(self.out.parent)  # leftovers of killed runs (named so DVC ignores them)
+        clean_stale_stages(self.out.parent, self.out.name)  # leftovers of killed runs (DVC ignores them)
         self._new_parent = not self.out.parent.exists()
         self.stage = stage_path(self.out)
 

@@ -406,3 +406,13 @@ def test_a_file_changed_after_a_good_load_is_checked_again(prepared):
     assert len(load_prepared(prepared, "train")) > 0
     nan_in_video(prepared)
     assert "expected finite values" in _load_error(prepared)
+
+
+def test_stage_cleanup_never_touches_other_hidden_folders(tmp_path):
+    from bpmult.atomic import clean_stale_stages
+
+    for name in (".git", ".thesis.staging-notes", ".other.old-1", ".bpmult-staging-x.999999999.ab"):
+        (tmp_path / name).mkdir()
+    removed = clean_stale_stages(tmp_path, "mosei")
+    assert [p.name for p in removed] == [".bpmult-staging-x.999999999.ab"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".git", ".other.old-1", ".thesis.staging-notes"]
