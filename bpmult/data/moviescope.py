@@ -134,8 +134,9 @@ def _metadata(raw: Path, sources: Sources) -> dict[str, tuple[np.ndarray, dict]]
         ids_path = require_file(folder / f"{name}_ids.pickle", "metadata id -> row map")
         try:
             matrix = np.load(matrix_path, allow_pickle=False)
-        except ValueError as err:
-            raise CorruptFileError(matrix_path, expected="a numeric .npy matrix", found=str(err)) from None
+        except (ValueError, OSError, EOFError) as err:
+            found = "an empty file" if matrix_path.stat().st_size == 0 else f"{type(err).__name__}: {err}"
+            raise CorruptFileError(matrix_path, expected="a numeric .npy matrix", found=found) from None
         matrix = numeric_array(matrix, matrix_path, None, (None, METADATA_DIM))
         check_finite(matrix, matrix_path, None)
         rows = safe_load(ids_path, "pickle of a dict id -> row")
