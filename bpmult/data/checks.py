@@ -40,10 +40,19 @@ def read_json(path: Path, what: str, data: bytes | None = None) -> Any:
         raise CorruptFileError(path, expected=f"{what} in JSON", found=f"invalid JSON ({err})") from None
 
 
+def decode_text(data: bytes, path: Path | str, key: str | None = None) -> str:
+    """``data`` as UTF-8, or a CorruptFileError naming the file and the first bad byte's offset."""
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise CorruptFileError(path, key=key, expected="UTF-8 text",
+                               found=f"byte 0x{data[err.start]:02x} at offset {err.start} ({err.reason})") from None
+
+
 def read_jsonl(path: Path, what: str) -> list[dict]:
     require_file(path, what)
     records = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+    for number, line in enumerate(decode_text(path.read_bytes(), path).splitlines(), start=1):
         if not line.strip():
             continue
         try:

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from bpmult.atomic import DiskFullError, StorageError  # noqa: F401 (re-exported: a full disk while writing data)
+
 
 def _describe(path: str | Path | None, key: str | None, expected: str | None, found: str | None) -> str:
     parts = [str(path) if path is not None else "<input>"]

@@ -25,13 +25,14 @@ import numpy as np
 from bpmult.data.checks import check_finite, numeric_array, require_key
 from bpmult.data.config import DataConfig
 from bpmult.data.errors import LabelError, ShapeError
-from bpmult.data.fetch import Source
+from bpmult.data.facts import FACTS
+from bpmult.data.source import Source
 from bpmult.data.prepared import PreparedWriter, Sources
 from bpmult.data.safe_pickle import safe_load
 from bpmult.data.synthetic import event_window, label_directions, left_pad, split_names, word_vector
 from bpmult.data.text import TextEncoder
 
-LABELS = ("neutral", "happy", "sad", "angry")
+LABELS = FACTS["iemocap_aligned"].label_names
 FILES = {True: "iemocap_data.pkl", False: "iemocap_data_noalign.pkl"}
 SPLIT_KEYS = {"train": "train", "dev": "valid", "test": "test"}
 WIDTHS = {"text": 300, "audio": 74, "vision": 35}
@@ -91,12 +92,12 @@ def prepare(raw: str | Path, out: str | Path, *, config: DataConfig, encoder: Ca
         splits[split], replaced[split] = read_mult_split(path, data, key, WIDTHS, (len(LABELS), 2))
     del data
     name = "iemocap_aligned" if aligned else "iemocap_unaligned"
-    with PreparedWriter(out, dataset=name, task="iemocap", label_names=LABELS) as writer:
+    with PreparedWriter.of(out, name) as writer:
         for split, arrays in splits.items():
             n = len(arrays["labels"])
             shapes = {MODALITY_OF[k]: arrays[k].shape[1:] for k in WIDTHS}
             target = writer.add_split(split, [f"{SPLIT_KEYS[split]}/{row}" for row in range(n)], shapes,
-                                      (len(LABELS),), np.int64)
+                                      (len(LABELS),), np.int64, source=f"{path} [{SPLIT_KEYS[split]!r}]")
             for key, modality in MODALITY_OF.items():
                 target[modality][:] = arrays[key]
             target["label"][:] = _binary_labels(arrays["labels"], path, f"{SPLIT_KEYS[split]}")

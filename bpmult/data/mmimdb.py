@@ -24,20 +24,20 @@ import json
 from pathlib import Path
 from typing import Any, Callable
 
+import h5py
 import numpy as np
 
 from bpmult.data.checks import check_finite, fit_length, numeric_array, read_json, require_file, require_key, words
 from bpmult.data.config import DataConfig
 from bpmult.data.errors import CorruptFileError, DataError, ShapeError, UnknownIdError
-from bpmult.data.fetch import Source
+from bpmult.data.facts import FACTS
+from bpmult.data.source import Source
 from bpmult.data.prepared import PreparedWriter, Sources
 from bpmult.data.synthetic import CHARACTER_NAMES, GENRE_WORDS, cooccurring_events, label_directions, plot, relu_noise, \
     sparse_patterns, split_names, word_vector
-from bpmult.data.text import TextEncoder, describe, encode_texts
+from bpmult.data.text import TextEncoder, describe, fill_text, text_shapes
 
-LABELS = ("Action", "Adventure", "Animation", "Biography", "Comedy", "Crime", "Documentary", "Drama", "Family",
-          "Fantasy", "Film-Noir", "History", "Horror", "Music", "Musical", "Mystery", "Romance", "Sci-Fi", "Short",
-          "Sport", "Thriller", "War", "Western")
+LABELS = FACTS["mmimdb"].label_names
 # the HDF5 "genres" columns: most frequent first (target_names), as Arevalo's make_dataset writes them
 HDF5_GENRE_ORDER = ("Drama", "Comedy", "Romance", "Thriller", "Crime", "Action", "Adventure", "Horror",
                     "Documentary", "Mystery", "Sci-Fi", "Fantasy", "Family", "Biography", "War", "History", "Music",
@@ -91,8 +91,6 @@ def _target(record: Any, path: Path) -> np.ndarray:
 
 
 def _hdf5_posters(path: Path, sources: Sources):
-    import h5py  # noqa: PLC0415
-
     require_file(path, "MM-IMDb HDF5 file (multimodal_imdb.hdf5)")
     sources.add(path)
     try:
@@ -150,6 +148,7 @@ def prepare(raw: str | Path, out: str | Path, *, config: DataConfig, encoder: Ca
     split_ids = read_json(split_path, "MM-IMDb split file")
     sources.add(split_path)
     movies: dict[str, list[tuple[str, str, np.ndarray]]] = {}
+    seen: dict[str, str] = {}
     for split in ("train", "dev", "test"):
         ids = require_key(split_ids, split, split_path, "a list of movie ids")
         if not isinstance(ids, list) or not ids:
@@ -157,6 +156,10 @@ def prepare(raw: str | Path, out: str | Path, *, config: DataConfig, encoder: Ca
         movies[split] = []
         for value in ids:
             movie = _movie_id(value, split_path)
+            if movie in seen:
+                raise DataError(split_path, key=f"{split}: {movie}", expected="each movie in one split only",
+                                found=f"also in {seen[movie]}")
+            seen[movie] = split
             path = raw / RECORDS / f"{movie}.json"
             if not path.is_file():
                 raise UnknownIdError(split_path, key=f"{split}: {movie}", expected=f"a record {path}",
@@ -168,16 +171,23 @@ def prepare(raw: str | Path, out: str | Path, *, config: DataConfig, encoder: Ca
     index = {word: i for i, word in enumerate(vocabulary)}
     glove_path = raw / config.mmimdb_glove_file
     glove = _glove(glove_path, set().union(*tokens.values()))
+    coverage = _coverage(tokens, glove)
+    if coverage < config.mmimdb_min_glove_coverage:
+        raise DataError(glove_path, key="glove_coverage", expected=f"GloVe vectors for at least "
+                        f"{config.mmimdb_min_glove_coverage:.0%} of the plots' words (mmimdb_min_glove_coverage)",
+                        found=f"{coverage:.1%}; is it the right GloVe file (glove.6B.300d.txt), complete?")
     sources.add(glove_path)
     hdf5, rows = _hdf5_posters(raw / HDF5_FILE, sources)
     text_encoder = encoder()
     length = config.mmimdb_text_len
-    shapes = {"text": (length, text_encoder.dim), "video": (config.mmimdb_glove_len, GLOVE_DIM),
-              "audio": (config.mmimdb_bow_vocab, 1), "poster": (POSTER_DIM,)}
+    shapes = {**text_shapes(text_encoder, length, config.text_features),
+              "video": (config.mmimdb_glove_len, GLOVE_DIM), "audio": (config.mmimdb_bow_vocab, 1),
+              "poster": (POSTER_DIM,)}
     try:
-        with PreparedWriter(out, dataset="mmimdb", task="multilabel", label_names=LABELS) as writer:
+        with PreparedWriter.of(out, "mmimdb") as writer:
             for split, split_movies in movies.items():
-                arrays = writer.add_split(split, [m for m, _, _ in split_movies], shapes, (len(LABELS),))
+                arrays = writer.add_split(split, [m for m, _, _ in split_movies], shapes, (len(LABELS),),
+                                          source=split_path)
                 for i, (movie, _, target) in enumerate(split_movies):
                     if movie not in rows:
                         raise UnknownIdError(raw / HDF5_FILE, key=f"imdb_ids: {movie}",
@@ -194,15 +204,16 @@ def prepare(raw: str | Path, out: str | Path, *, config: DataConfig, encoder: Ca
                         if word in index:
                             arrays["audio"][i, index[word], 0] += 1.0
                     arrays["label"][i] = target
-                encode_texts(text_encoder, [t for _, t, _ in split_movies], length, arrays["text"], cache_dir)
+                fill_text(text_encoder, [t for _, t, _ in split_movies], length, arrays, cache_dir,
+                          config.text_features)
             (writer.stage / "bow_vocabulary.json").write_text(json.dumps(vocabulary) + "\n")
             return writer.write_manifest(
-                text_encoder=describe(text_encoder, length), sources=sources.as_dict(), synthetic=synthetic or False,
+                text_encoder=describe(text_encoder, length, config.text_features), sources=sources.as_dict(), synthetic=synthetic or False,
                 config=config.to_dict(),
                 notes={"video": f"GloVe vectors of the longest plot's words ({config.mmimdb_glove_file})",
                        "audio": f"bag-of-words counts over {len(vocabulary)} training words "
                                 f"(list: bow_vocabulary.json), as a ({config.mmimdb_bow_vocab}, 1) sequence",
-                       "glove_coverage": _coverage(tokens, glove)})
+                       "glove_coverage": coverage})
     finally:
         hdf5.close()
 
@@ -219,8 +230,7 @@ def _coverage(tokens: dict[str, list[str]], glove: dict[str, np.ndarray]) -> flo
 def write_synthetic(out: Path, rng: np.random.Generator, size: int) -> dict[str, Any]:
     """MM-IMDb in its raw format; a genre fires when its words are in the longest plot AND its
     pattern is in the poster (VGG features; the JPEG shows the same events as coloured bands)."""
-    import h5py  # noqa: PLC0415
-    from PIL import Image  # noqa: PLC0415
+    from PIL import Image  # noqa: PLC0415 (Pillow only for writing synthetic posters, never in prepare)
 
     n_labels = len(LABELS)
     text_event, poster_event, labels = cooccurring_events(rng, size, n_labels, 0.2, 0.55, min_labels=1)

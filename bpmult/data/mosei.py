@@ -29,18 +29,19 @@ from typing import Any, Callable
 
 import numpy as np
 
-from bpmult.data.checks import fit_length, require_key
+from bpmult.data.checks import decode_text, fit_length, require_key
 from bpmult.data.config import DataConfig
 from bpmult.data.errors import DataError, LabelError, MissingFileError, ShapeError, UnknownIdError
-from bpmult.data.fetch import Source
+from bpmult.data.facts import FACTS
+from bpmult.data.source import Source
 from bpmult.data.iemocap import read_mult_split
 from bpmult.data.prepared import PreparedWriter, Sources
 from bpmult.data.safe_pickle import safe_load
 from bpmult.data.synthetic import EMOTION_WORDS, cooccurring_events, event_window, label_directions, left_pad, \
     sparse_patterns, split_names, utterance, word_vector
-from bpmult.data.text import TextEncoder, describe, encode_texts
+from bpmult.data.text import TextEncoder, describe, fill_text, text_shapes
 
-LABELS = ("anger", "disgust", "fear", "happy", "sad", "surprise")
+LABELS = FACTS["mosei"].label_names
 FEATURES = "mosei_senti_data_noalign.pkl"
 META = "MOSEI_RAW_PROCESSED/meta.pkl"
 SPLIT_FILES = {"train": "MOSEI_SPLIT/train_split.txt", "dev": "MOSEI_SPLIT/valid_split.txt",
@@ -68,8 +69,8 @@ def _time_key(video: str, start: Any, end: Any) -> tuple[str, float, float]:
     return video, round(float(start), 3), round(float(end), 3)
 
 
-def _text(value: Any) -> str:
-    return value.decode("utf-8") if isinstance(value, bytes) else str(value)
+def _text(value: Any, path: Path | str = "<MuLT id>", key: str | None = None) -> str:
+    return decode_text(value, path, key) if isinstance(value, bytes) else str(value)
 
 
 def _transcripts(raw: Path) -> Path:
@@ -119,7 +120,8 @@ def _mult_rows(path: Path, data: Any) -> tuple[dict[tuple, tuple[str, int]], dic
                              found=str(ids.shape))
         for row, (video, start, end) in enumerate(ids):
             try:
-                rows.setdefault(_time_key(_text(video), _text(start), _text(end)), (key, row))
+                rows.setdefault(_time_key(*(_text(v, path, f"{key}/id[{row}]") for v in (video, start, end))),
+                               (key, row))
             except ValueError:
                 raise DataError(path, key=f"{key}/id[{row}]", expected="(video, start seconds, end seconds)",
                                 found=str(ids[row].tolist())) from None
@@ -132,7 +134,7 @@ def _emotions(meta_path: Path, entry: Any, uttr: str) -> tuple[str, np.ndarray]:
     if label.shape != (len(LABELS),) or not np.isin(label, (0, 1)).all():
         raise LabelError(meta_path, key=f"{uttr}: label", expected=f"{len(LABELS)} values in {{0, 1}} ({', '.join(LABELS)})",
                          found=str(label.tolist()))
-    return _text(text), label.astype(np.float32)
+    return _text(text, meta_path, f"{uttr}: text"), label.astype(np.float32)
 
 
 def prepare(raw: str | Path, out: str | Path, *, config: DataConfig, encoder: Callable[[], TextEncoder],
@@ -145,7 +147,8 @@ def prepare(raw: str | Path, out: str | Path, *, config: DataConfig, encoder: Ca
         path = raw / name
         if not path.is_file():
             raise MissingFileError(path, "Dai et al.'s split file", hint="`bpmult fetch mosei` downloads it")
-        splits[split] = [line.strip() for line in sources.read_bytes(path).decode().splitlines() if line.strip()]
+        splits[split] = [line.strip() for line in decode_text(sources.read_bytes(path), path).splitlines()
+                         if line.strip()]
     meta_path = raw / META
     meta = safe_load(meta_path, "Dai et al.'s meta.pkl (dict of text and labels)",
                      hint="place it by hand (data/manual/mosei/MOSEI_RAW_PROCESSED/meta.pkl), then `bpmult fetch mosei`")
@@ -184,17 +187,20 @@ def prepare(raw: str | Path, out: str | Path, *, config: DataConfig, encoder: Ca
     lengths = {name: mult["train"][name].shape[1] for name in WIDTHS}
     text_encoder = encoder()
     length = config.mosei_text_len
-    shapes = {"text": (length, text_encoder.dim), "video": (lengths["vision"], 35), "audio": (lengths["audio"], 74)}
-    with PreparedWriter(out, dataset="mosei", task="multilabel", label_names=LABELS) as writer:
+    shapes = {**text_shapes(text_encoder, length, config.text_features), "video": (lengths["vision"], 35),
+              "audio": (lengths["audio"], 74)}
+    with PreparedWriter.of(out, "mosei") as writer:
         for split, items in matched.items():
-            arrays = writer.add_split(split, [u for u, _, _, _ in items], shapes, (len(LABELS),))
+            arrays = writer.add_split(split, [u for u, _, _, _ in items], shapes, (len(LABELS),),
+                                      source=raw / SPLIT_FILES[split])
             for i, (_, _, label, (key, row)) in enumerate(items):
                 arrays["video"][i] = fit_length(mult[key]["vision"][row], lengths["vision"])
                 arrays["audio"][i] = fit_length(mult[key]["audio"][row], lengths["audio"])
                 arrays["label"][i] = label
-            encode_texts(text_encoder, [t for _, t, _, _ in items], length, arrays["text"], cache_dir)
+            fill_text(text_encoder, [t for _, t, _, _ in items], length, arrays, cache_dir,
+                      config.text_features)
         return writer.write_manifest(
-            text_encoder=describe(text_encoder, length), sources=sources.as_dict(), synthetic=synthetic or False,
+            text_encoder=describe(text_encoder, length, config.text_features), sources=sources.as_dict(), synthetic=synthetic or False,
             config=config.to_dict(),
             notes={"join": "Dai id <video>_<clip> -> transcript start/end -> MuLT id (video, start, end)",
                    "split": "Dai et al.'s split files", "video": "FACET (pickle key 'vision')", "audio": "COVAREP",

@@ -26,20 +26,21 @@ from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
+import torch
 
 from bpmult.data import py2pickle
 from bpmult.data.checks import check_finite, fit_length, numeric_array, read_jsonl, require_file
 from bpmult.data.config import DataConfig
 from bpmult.data.errors import CorruptFileError, DataError, LabelError, MissingFileError, UnknownIdError, \
     UnsafePickleError
-from bpmult.data.fetch import Source
+from bpmult.data.facts import FACTS
+from bpmult.data.source import Source
 from bpmult.data.prepared import PreparedWriter, Sources
 from bpmult.data.safe_pickle import safe_load, safe_loads
 from bpmult.data.synthetic import GENRE_WORDS, cooccurring_events, plot, relu_noise, sparse_patterns, split_names
-from bpmult.data.text import TextEncoder, describe, encode_texts
+from bpmult.data.text import TextEncoder, describe, fill_text, text_shapes
 
-LABELS = ("Action", "Animation", "Biography", "Comedy", "Crime", "Drama", "Family", "Fantasy", "Horror",
-          "Mystery", "Romance", "Sci-Fi", "Thriller")
+LABELS = FACTS["moviescope"].label_names
 FRAME_DIM = POSTER_DIM = 4096
 MEL_BINS = 96
 METADATA_DIM = 312
@@ -47,6 +48,8 @@ SPLIT_FILES = {"train": "train.jsonl", "dev": "dev.jsonl", "test": "test.jsonl"}
 METADATA_SPLITS = {"train": "train", "dev": "val", "test": "test"}  # the matrices call dev "val"
 DEMO_FRAMES, DEMO_SPECTROGRAMS, DEMO_RECORDS = "sub_video_frames.pt", "sub_spectrograms.pt", "train.jsonl"
 SYNTH_NAME = "moviescope"
+_AUDIO_NOTE = ("mel spectrogram, time-major (T, 96), zero padded to the longest; true steps in audio_length "
+               "(batches cropped to their shortest under moviescope_audio_crop=batch_shortest)")
 _PROJECT = "the Moviescope project page https://www.cs.virginia.edu/~pc9za/research/moviescope.html"
 
 
@@ -131,8 +134,9 @@ def _metadata(raw: Path, sources: Sources) -> dict[str, tuple[np.ndarray, dict]]
         ids_path = require_file(folder / f"{name}_ids.pickle", "metadata id -> row map")
         try:
             matrix = np.load(matrix_path, allow_pickle=False)
-        except ValueError as err:
-            raise CorruptFileError(matrix_path, expected="a numeric .npy matrix", found=str(err)) from None
+        except (ValueError, OSError, EOFError) as err:
+            found = "an empty file" if matrix_path.stat().st_size == 0 else f"{type(err).__name__}: {err}"
+            raise CorruptFileError(matrix_path, expected="a numeric .npy matrix", found=found) from None
         matrix = numeric_array(matrix, matrix_path, None, (None, METADATA_DIM))
         check_finite(matrix, matrix_path, None)
         rows = safe_load(ids_path, "pickle of a dict id -> row")
@@ -173,19 +177,22 @@ def _prepare_full(raw: Path, out: Path, config: DataConfig, encoder: Callable[[]
         for movies in splits.values() for movie, _, _ in movies)
     text_encoder = encoder()
     length = config.moviescope_text_len
-    shapes = {"text": (length, text_encoder.dim), "video": (config.moviescope_frames, FRAME_DIM),
+    shapes = {**text_shapes(text_encoder, length, config.text_features),
+              "video": (config.moviescope_frames, FRAME_DIM),
               "audio": (mel_steps, MEL_BINS), "poster": (POSTER_DIM,)}
     if use_metadata:
         shapes["metadata"] = (METADATA_DIM,)
-    with PreparedWriter(out, dataset="moviescope", task="multilabel", label_names=LABELS) as writer:
+    with PreparedWriter.of(out, "moviescope") as writer:
         for split, movies in splits.items():
-            arrays = writer.add_split(split, [m for m, _, _ in movies], shapes, (len(LABELS),))
+            arrays = writer.add_split(split, [m for m, _, _ in movies], shapes, (len(LABELS),),
+                                      source=raw / SPLIT_FILES[split], lengths=("audio",))
             for i, (movie, _, target) in enumerate(movies):
                 arrays["video"][i] = fit_length(_feature(sources, raw, "200F_VGG16", movie, (None, FRAME_DIM)),
                                                 config.moviescope_frames)
                 arrays["poster"][i] = _feature(sources, raw, "PosterFeatures", movie, (POSTER_DIM,))
                 mel = _feature(sources, raw, "Melspectrogram", movie, (MEL_BINS, None))
                 arrays["audio"][i] = fit_length(mel.T, mel_steps)
+                arrays["audio_length"][i] = min(mel.shape[1], mel_steps)
                 arrays["label"][i] = target
                 if use_metadata:
                     matrix, rows = metadata[split]
@@ -195,17 +202,14 @@ def _prepare_full(raw: Path, out: Path, config: DataConfig, encoder: Callable[[]
                         raise DataError(ids_path, key=str(movie), expected=f"a row index below {len(matrix)}",
                                         found=repr(row))
                     arrays["metadata"][i] = matrix[int(row)]
-            encode_texts(text_encoder, [s for _, s, _ in movies], length, arrays["text"], cache_dir)
+            fill_text(text_encoder, [s for _, s, _ in movies], length, arrays, cache_dir, config.text_features)
         return writer.write_manifest(
-            text_encoder=describe(text_encoder, length), sources=sources.as_dict(), synthetic=synthetic or False,
-            config=config.to_dict(), notes={"layout": "full features", "audio": "mel spectrogram, time-major (T, 96)",
-                                            "metadata": use_metadata})
+            text_encoder=describe(text_encoder, length, config.text_features), sources=sources.as_dict(), synthetic=synthetic or False,
+            config=config.to_dict(), notes={"layout": "full features", "audio": _AUDIO_NOTE, "metadata": use_metadata})
 
 
 def _torch_dict(path: Path) -> dict:
     """A torch-saved ``{id: tensor}`` read with torch's restricted (weights-only) unpickler."""
-    import torch  # noqa: PLC0415
-
     require_file(path, "torch-saved dict of tensors")
     try:
         value = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
@@ -256,24 +260,28 @@ def _prepare_demo(raw: Path, out: Path, config: DataConfig, encoder: Callable[[]
     mel_steps = config.moviescope_mel_steps or max(len(spectrogram(m)) for ms in splits.values() for m, _, _ in ms)
     text_encoder = encoder()
     length = config.moviescope_text_len
-    shapes = {"text": (length, text_encoder.dim), "video": (config.moviescope_frames, FRAME_DIM),
+    shapes = {**text_shapes(text_encoder, length, config.text_features),
+              "video": (config.moviescope_frames, FRAME_DIM),
               "audio": (mel_steps, MEL_BINS)}
-    with PreparedWriter(out, dataset="moviescope", task="multilabel", label_names=LABELS) as writer:
+    with PreparedWriter.of(out, "moviescope") as writer:
         for split, split_movies in splits.items():
-            arrays = writer.add_split(split, [m for m, _, _ in split_movies], shapes, (len(LABELS),))
+            arrays = writer.add_split(split, [m for m, _, _ in split_movies], shapes, (len(LABELS),),
+                                      source=records_path, lengths=("audio",))
             for i, (movie, _, target) in enumerate(split_movies):
                 video = numeric_array(_lookup(frames, movie, frames_path, "frames for every movie of train.jsonl"),
                                       frames_path, str(movie), (None, FRAME_DIM))
                 check_finite(video, frames_path, str(movie))
                 arrays["video"][i] = fit_length(video, config.moviescope_frames)
-                arrays["audio"][i] = fit_length(spectrogram(movie), mel_steps)
+                mel = spectrogram(movie)
+                arrays["audio"][i] = fit_length(mel, mel_steps)
+                arrays["audio_length"][i] = min(len(mel), mel_steps)
                 arrays["label"][i] = target
-            encode_texts(text_encoder, [s for _, s, _ in split_movies], length, arrays["text"], cache_dir)
+            fill_text(text_encoder, [s for _, s, _ in split_movies], length, arrays, cache_dir, config.text_features)
         return writer.write_manifest(
-            text_encoder=describe(text_encoder, length), sources=sources.as_dict(), synthetic=synthetic or False,
+            text_encoder=describe(text_encoder, length, config.text_features), sources=sources.as_dict(), synthetic=synthetic or False,
             config=config.to_dict(),
             notes={"layout": "authors' demo subset (no posters; split by row as in their notebook)",
-                   "audio": "mel spectrogram, time-major (T, 96)"})
+                   "audio": _AUDIO_NOTE})
 
 
 # ---------------------------------------------------------------------------------------------
@@ -326,4 +334,5 @@ def write_synthetic(out: Path, rng: np.random.Generator, size: int) -> dict[str,
     return {"reductions": {"200F_VGG16": "20 frames per trailer (real: 200)",
                            "Melspectrogram": "380-420 steps (real: longer trailers)",
                            "text": "short plots; text length 96 word pieces (real: 512)"},
-            "data_config": {"moviescope_frames": frames, "moviescope_text_len": 96}}
+            "data_config": {"moviescope_frames": frames, "moviescope_text_len": 96,
+                            "moviescope_audio_crop": "pad_longest"}}  # the embedded models were tuned padded

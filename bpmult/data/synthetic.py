@@ -2,7 +2,8 @@
 
 ``bpmult synth DATASET --out DIR`` writes files that look like the real downloads (names, keys,
 dtypes, nesting, pickle protocols), so ``bpmult prepare`` runs the same code on them. Each dataset
-module owns the writer of its format (``write_synthetic``); this module holds what they share:
+module owns the writer of its format (``write_synthetic``), the registry the entry point
+(``synthesize``); this module holds what the writers share:
 
 * **Labels from co-occurring events.** A label fires when an event of that label occurs in two
   modalities at once (e.g. a genre's words in the plot *and* the genre's pattern in the trailer
@@ -23,15 +24,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
 
-from bpmult.data.errors import DataError
+from bpmult.data.errors import CorruptFileError
 
 MARKER = "SYNTHETIC.json"
 DEFAULT_SIZE = 200
@@ -112,8 +110,19 @@ def write_marker(out: Path, record: dict[str, Any]) -> None:
 
 
 def read_marker(raw: Path) -> dict[str, Any] | None:
+    """The ``SYNTHETIC.json`` record of a raw folder, or None when it is real data."""
     path = Path(raw) / MARKER
-    return json.loads(path.read_text()) if path.is_file() else None
+    if not path.is_file():
+        return None
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise CorruptFileError(path, expected="the synthetic-data marker in JSON", found=f"invalid JSON ({err})",
+                               hint="write the set again with `bpmult synth`") from None
+    if not isinstance(record, dict) or not isinstance(record.get("data_config"), dict):
+        raise CorruptFileError(path, key="data_config", expected="an object of DataConfig lengths", found="none",
+                               hint="write the set again with `bpmult synth`")
+    return record
 
 
 # ---------------------------------------------------------------------------------------------
@@ -231,32 +240,3 @@ def left_pad(sequence: np.ndarray, length: int) -> np.ndarray:
     out = np.zeros((length, *sequence.shape[1:]), dtype=np.float32)
     out[length - len(sequence):] = sequence[-length:]
     return out
-
-
-def synthesize(name: str, out: str | Path, seed: int = 0, size: int | None = None) -> dict[str, Any]:
-    """Write the synthetic raw data of ``name`` to ``out`` and return its ``SYNTHETIC.json`` record.
-
-    The files are written to a hidden sibling folder that replaces ``out`` at the end; an existing
-    ``out`` is replaced only if it is empty or an earlier synthetic set (it has the marker).
-    """
-    from bpmult.data.registry import dataset_module  # noqa: PLC0415 (the dataset modules import this one)
-
-    module = dataset_module(name)
-    out = Path(out)
-    if out.exists() and any(out.iterdir()) and not (out / MARKER).is_file():
-        raise DataError(out, expected=f"an empty folder or an earlier synthetic set (with {MARKER})",
-                        found="other files; refusing to replace them")
-    size = size or DEFAULT_SIZE
-    out.parent.mkdir(parents=True, exist_ok=True)
-    stage = Path(tempfile.mkdtemp(prefix=f".{out.name}.staging-", dir=out.parent))
-    try:
-        record = generator_record(module.SYNTH_NAME, seed, size,
-                                  **module.write_synthetic(stage, np.random.default_rng(seed), size))
-        write_marker(stage, record)
-        if out.exists():
-            shutil.rmtree(out)
-        os.replace(stage, out)
-    except BaseException:
-        shutil.rmtree(stage, ignore_errors=True)
-        raise
-    return record

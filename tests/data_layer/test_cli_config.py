@@ -34,7 +34,7 @@ def test_data_config_is_frozen_documented_and_validated():
     config = DataConfig()
     with pytest.raises(dataclasses.FrozenInstanceError):
         config.mmimdb_bow_vocab = 5  # type: ignore[misc]
-    assert config.mmimdb_bow_vocab == 10000 and config.text_encoder == "minilm"
+    assert config.mmimdb_bow_vocab == 512 and config.text_encoder == "minilm"  # the authors' length (issue 9)
     for field in dataclasses.fields(DataConfig):
         assert field.name in DataConfig.__doc__
     changed = config.with_overrides(["mmimdb_bow_vocab=128", "moviescope_mel_steps=null", "mosei_allow_unmatched=true",

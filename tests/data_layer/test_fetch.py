@@ -28,6 +28,8 @@ class Server:
         self.files: dict[str, tuple[bytes, str]] = {}
         self.log: list[tuple[str, str | None]] = []
         self.ignore_range = False
+        self.send_length = True   # False: no Content-Length header (the body ends when the connection closes)
+        self.cut_at: int | None = None  # send only this many bytes of the body, then close
         server = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -50,9 +52,10 @@ class Server:
                 else:
                     self.send_response(200)
                 self.send_header("Content-Type", content_type)
-                self.send_header("Content-Length", str(len(body) - start))
+                if server.send_length:
+                    self.send_header("Content-Length", str(len(body) - start))
                 self.end_headers()
-                self.wfile.write(body[start:])
+                self.wfile.write(body[start:server.cut_at])
 
             def log_message(self, *args):
                 pass

@@ -29,7 +29,7 @@ def test_synth_prepare_load_for_every_dataset(name, synthetic_raw, prepare_fake)
     for split in ("train", "dev", "test"):
         data = load_prepared(out, split)
         item = data[0]
-        assert set(item) == {*manifest["modalities"], "label"}
+        assert set(item) == {*manifest["modalities"], *manifest["lengths"].values(), "label"}
         assert all(list(item[m].shape) == manifest["modalities"][m] for m in manifest["modalities"])
 
 
