@@ -15,7 +15,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from bpmult.data import collate, load_prepared, read_manifest
+from bpmult.data import load_prepared, read_manifest
+from bpmult.data.reader import make_collate
 from bpmult.experiment.run import TrainedModel, load_trained
 from bpmult.experiment.spec import check_dataset, model_inputs, resolve_modalities
 from bpmult.train import metrics as M
@@ -52,7 +53,7 @@ def run_split(run_dir: str | Path, data_dir: str | Path, *, split: str = "test",
     manifest = read_manifest(data_dir)
     dataset = check_compatible(trained, data_dir, manifest)
     data = load_prepared(data_dir, split)
-    loader = make_loader(data, batch_size, collate=collate)
+    loader = make_loader(data, batch_size, collate=make_collate(manifest))
     out = predict(trained.model, loader, TaskLoss(manifest["task"]).to(device), task=manifest["task"], device=device,
                   amp=False)
     names = [M.metric_key(n) for n in manifest["label_names"]]

@@ -36,7 +36,8 @@ from typing import Any, Iterable
 import yaml
 
 from bpmult.models import VARIANTS, ModelConfig
-from bpmult.models.definitions import DEFINITIONS, definition_overrides, definition_train_overrides
+from bpmult.models.definitions import (DEFINITIONS, definition_overrides, definition_text_encoder,
+                                       definition_train_overrides)
 from bpmult.paramsfile import load_params  # noqa: F401 (part of this module's API)
 from bpmult.train.config import TrainConfig
 
@@ -44,7 +45,7 @@ from bpmult.train.config import TrainConfig
 # ModelConfig fields that training derives from the prepared data's manifest
 DATA_DERIVED_MODEL_FIELDS = frozenset({
     "variant", "orig_d_text", "orig_d_video", "orig_d_audio", "extras", "n_classes", "head",
-    "audio_encoder", "text_first_token_is_cls", "len_text", "len_video", "len_audio",
+    "audio_encoder", "text_first_token_is_cls", "len_text", "len_video", "len_audio", "text_encoder",
 })
 _NUMBER = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+")
 PROFILE_SECTION_KEYS = ("seeds", "data", "definition")  # the non-dataset keys of a profile
@@ -221,7 +222,13 @@ def resolve(params: dict[str, Any], dataset: str, variant: str, profile: str | N
         if definition not in DEFINITIONS:
             raise ValueError(f"params {profile}.definition: {definition!r}; expected one of {list(DEFINITIONS)}")
         definition_model = definition_overrides(definition, preset_name(dataset), variant)
-        for key, value in definition_train_overrides(definition, preset_name(dataset), variant).items():
+        text = definition_text_encoder(definition, preset_name(dataset))  # used when the data are word pieces
+        if "text_encoder_mode" in text and variant != "gmu":
+            definition_model["text_encoder_mode"] = text["text_encoder_mode"]
+        definition_train = definition_train_overrides(definition, preset_name(dataset), variant)
+        if "encoder_lr" in text:
+            definition_train["encoder_lr"] = text["encoder_lr"]
+        for key, value in definition_train.items():
             if key not in train:  # the profile's own values win over the definition's
                 train[key] = value
                 sources[f"train.{key}"] = f"{profile}.definition ({definition})"

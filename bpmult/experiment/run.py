@@ -17,11 +17,13 @@ import numpy as np
 import torch
 from torch import nn
 
-from bpmult.data import collate, load_prepared, read_manifest
+from bpmult.data import load_prepared, read_manifest
+from bpmult.data.reader import make_collate
 from bpmult.experiment.params import load_params, parse_seeds, resolve
 from bpmult.experiment.spec import (SEQUENCE_MODALITIES, Experiment, check_dataset, data_fingerprint, from_resolved,
                                     model_inputs, plan, read_run_config, resolve_modalities)
 from bpmult.models import ModelConfig, build_model, variant_config
+from bpmult.models.text_encoder import text_encoder_parameters
 from bpmult.train import checkpoint as ckpt
 from bpmult.train import metrics as M
 from bpmult.train.artifacts import read_json, summarize
@@ -47,7 +49,8 @@ def seed_data(data_dir: Path, manifest: dict[str, Any]) -> SeedData:
     """The three splits of a prepared folder, as the engine consumes them."""
     data_dir = Path(data_dir)
     ids = read_json(data_dir / "test" / "ids.json")
-    return SeedData(splits={s: load_prepared(data_dir, s) for s in SPLITS}, collate=collate, test_ids=list(ids),
+    return SeedData(splits={s: load_prepared(data_dir, s) for s in SPLITS}, collate=make_collate(manifest),
+                    test_ids=list(ids),
                     label_names=list(manifest["label_names"]),
                     info={"dir": str(data_dir), "synthetic": manifest.get("synthetic"),
                           "text_encoder": manifest.get("text_encoder"), "splits": manifest.get("splits")})
@@ -81,7 +84,7 @@ def train_experiment(exp: Experiment, out_dir: str | Path, *, resume: bool | str
             config = {**exp.run_config(seed), "data_sha256": fingerprint}
             train_seed(exp.build_model, data, task, exp.train, out_dir / f"seed_{seed}", seed, config=config,
                        resume=resume, progress=progress, device=device, run_info=exp.run_info(),
-                       label=f"{exp.dataset}/{exp.variant}")
+                       label=f"{exp.dataset}/{exp.variant}", encoder_params=text_encoder_parameters)
         return summarize(out_dir, exp.seeds) if is_writer() else {"seeds": list(exp.seeds)}
 
 

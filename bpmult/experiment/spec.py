@@ -20,6 +20,7 @@ from typing import Any, Iterable
 from torch import nn
 
 from bpmult.data import read_manifest
+from bpmult.data.text import minilm_path
 from bpmult.experiment.params import Resolved, load_params, located, parse_seeds, resolve
 from bpmult.models import ModelConfig, build_model, variant_config
 from bpmult.train import metrics as M
@@ -50,7 +51,7 @@ def resolve_modalities(manifest: dict[str, Any], modalities: str | None) -> tupl
     code = (modalities or "TVAP").upper()
     if not code.startswith("TVA") or any(c not in EXTRA_MODALITIES for c in code[3:]) or len(set(code)) != len(code):
         raise ValueError(f"--modalities {modalities!r}: expected TVA followed by P and/or M (e.g. TVAP, TVAPM)")
-    missing = [m for m in SEQUENCE_MODALITIES if m not in available]
+    missing = [m for m in SEQUENCE_MODALITIES if m not in available and not (m == "text" and "text_ids" in available)]
     if "M" in code and "metadata" not in available:
         missing.append("metadata")
     if missing:
@@ -60,11 +61,25 @@ def resolve_modalities(manifest: dict[str, Any], modalities: str | None) -> tupl
     return "TVA" + "".join(letters), tuple(EXTRA_MODALITIES[c] for c in letters)
 
 
+def encoder_location(name: str) -> str:
+    """Where the model loads a text encoder named in a manifest: the packaged MiniLM's folder, or
+    the Hugging Face name (resolved in the local cache only)."""
+    return str(minilm_path()) if name == "minilm" else name
+
+
 def model_inputs(manifest: dict[str, Any], dataset: str, extras: Iterable[str]) -> dict[str, Any]:
-    """ModelConfig fields that follow from the prepared data (docs/design.md §2)."""
-    shapes = manifest["modalities"]
+    """ModelConfig fields that follow from the prepared data (docs/design.md §2).
+
+    Text prepared as word-piece ids (``text_features: token_ids``) puts the encoder inside the
+    model: ``text_encoder`` is set, and the text width is the encoder's.
+    """
+    shapes = dict(manifest["modalities"])
+    encoder = manifest.get("text_encoder") or {}
+    token_ids = "text_ids" in shapes
+    if token_ids:
+        shapes["text"] = [shapes["text_ids"][0], int(encoder["dim"])]
     for name in SEQUENCE_MODALITIES:
-        if len(shapes[name]) != 2:
+        if name not in shapes or len(shapes[name]) != 2:
             raise ValueError(f"manifest 'modalities.{name}': expected [length, width]; got {shapes[name]}")
     extras = tuple(extras)
     for name in extras:
@@ -78,7 +93,8 @@ def model_inputs(manifest: dict[str, Any], dataset: str, extras: Iterable[str]) 
         "extras": tuple((name, int(shapes[name][0])) for name in extras),
         "n_classes": len(manifest["label_names"]), "head": manifest["task"],
         "audio_encoder": dataset in AUDIO_ENCODER_DATASETS,
-        "text_first_token_is_cls": bool(manifest["text_encoder"]["first_token_is_cls"]),
+        "text_first_token_is_cls": bool(encoder["first_token_is_cls"]),
+        "text_encoder": encoder_location(encoder["name"]) if token_ids else None,
     }
 
 

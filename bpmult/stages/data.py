@@ -18,48 +18,34 @@ an error naming its params path.
 from __future__ import annotations
 
 import argparse
-import dataclasses
-import os
-import shutil
 import sys
 from pathlib import Path
 from typing import Any
 
+from bpmult.atomic import link_tree
 from bpmult.data import DataConfig, fetch, registry, synthesize
 from bpmult.errors import debug_requested, report_errors
 from bpmult.stages.paths import MANUAL, PARAMS, downloads, profile_settings, text_cache
 
-STAGE_KEYS = ("source", "synthetic", "synth_size", "synth_seed", "raw_folder")
 SOURCES = ("synth", "fetch")
 
 
 def data_section(profile: str, section: dict[str, Any]) -> dict[str, Any]:
-    """The profile's ``data`` mapping, its keys checked (one-line errors naming the params path)."""
+    """The profile's ``data`` mapping, checked whole (one-line errors naming the params path)."""
     data = section.get("data") or {}
+    where = f"params.yaml: {profile}.data"
     if not isinstance(data, dict):
-        raise ValueError(f"params.yaml: {profile}.data must be a mapping, got {data!r}")
-    fields = [f.name for f in dataclasses.fields(DataConfig)]
-    unknown = sorted(set(data) - set(STAGE_KEYS) - set(fields))
-    if unknown:
-        raise ValueError(f"params.yaml: {profile}.data: unknown key(s) {unknown}; valid: "
-                         f"{list(STAGE_KEYS)} and the DataConfig fields {fields}")
+        raise ValueError(f"{where} must be a mapping, got {data!r}")
+    DataConfig.from_mapping(data, where)  # unknown keys and bad values fail here, before any work
     source = data.get("source", "fetch")
     if source not in SOURCES:
-        raise ValueError(f"params.yaml: {profile}.data.source must be one of {list(SOURCES)}, got {source!r}")
+        raise ValueError(f"{where}.source must be one of {list(SOURCES)}, got {source!r}")
     return data
 
 
 def data_config(profile: str, data: dict[str, Any], raw: Path) -> DataConfig:
     """The DataConfig of a prepare run: the raw set's own (synthetic marker) values, then the profile's."""
-    config, _ = registry.resolve_config(raw)
-    fields = {f.name: data[f.name] for f in dataclasses.fields(DataConfig) if f.name in data}
-    try:
-        return config.replace(**fields)
-    except ValueError as err:
-        message = str(err)
-        if message.startswith("DataConfig."):
-            message = message[len("DataConfig."):]
-        raise ValueError(f"params.yaml: {profile}.data.{message}") from None
+    return registry.resolve_config(raw, params=data, where=f"params.yaml: {profile}.data")[0]
 
 
 def raw_stage(source: str, out: Path, params_path: str | Path = PARAMS) -> None:
@@ -88,34 +74,9 @@ def raw_stage(source: str, out: Path, params_path: str | Path = PARAMS) -> None:
     fetched = fetch.fetch_sources(folder, targets[source][folder], out=downloads(), manual=MANUAL, lock=fetch.read_lock(),
                             progress=False)
     print("\n".join(fetched.lines))
-    link_tree(downloads() / folder, Path(out))
-
-
-def link_tree(src: Path, dst: Path) -> int:
-    """Mirror ``src`` into ``dst`` with hard links (copies across file systems); returns the file count.
-
-    Walks with ``os.walk(followlinks=True)``: a hand-placed folder is often a symbolic link (to a
-    disk with room), and ``Path.rglob`` does not descend into linked folders (Python 3.11-3.13).
-    """
-    count = 0
-    seen: set[tuple[int, int]] = set()
-    for folder, subfolders, files in os.walk(src, followlinks=True):
-        stat = os.stat(folder)
-        if (stat.st_dev, stat.st_ino) in seen:  # a link cycle: walk each real folder once
-            subfolders[:] = []
-            continue
-        seen.add((stat.st_dev, stat.st_ino))
-        for name in files:
-            path = Path(folder) / name
-            target = dst / path.relative_to(src)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            real = path.resolve()
-            try:
-                os.link(real, target)
-            except OSError:
-                shutil.copy2(real, target)
-            count += 1
-    return count
+    # follows symbolic links: a hand-placed folder is often a link to a disk with room, and
+    # Path.rglob does not descend into linked folders (Python 3.11-3.13)
+    link_tree(downloads() / folder, Path(out), follow_symlinks=True, exclude=fetch.is_partial)
 
 
 def prepare_stage(dataset: str, raw: Path, out: Path, params_path: str | Path = PARAMS) -> dict[str, Any]:

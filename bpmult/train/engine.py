@@ -88,9 +88,9 @@ def _world() -> int:
     return dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
 
 
-def _param_groups(model: nn.Module, train: TrainConfig) -> Any:
+def _param_groups(model: nn.Module, train: TrainConfig, encoder_params: Callable | None) -> Any:
     """All parameters at ``lr``; a model's own text encoder (BERT) at ``encoder_lr`` when set."""
-    encoder = list(getattr(model, "text_encoder_parameters", lambda: [])())
+    encoder = list(encoder_params(model)) if encoder_params is not None else []
     if train.encoder_lr is None or not encoder:
         return model.parameters()
     ids = {id(p) for p in encoder}
@@ -128,7 +128,7 @@ def _previous_state(paths: dict[str, Path], resume: bool | str, config: dict[str
 def train_seed(build: Callable[[], nn.Module], data: SeedData, objective: Objective, train: TrainConfig,
                out_dir: str | Path, seed: int, *, config: dict[str, Any], resume: bool | str = False,
                progress: bool = True, device: torch.device, run_info: dict[str, Any] | None = None,
-               label: str = "") -> dict[str, Any]:
+               label: str = "", encoder_params: Callable[[nn.Module], Any] | None = None) -> dict[str, Any]:
     """Train, select and test one seed; write its artifacts to ``out_dir`` (``RUN/seed_<s>``).
 
     Args:
@@ -145,6 +145,8 @@ def train_seed(build: Callable[[], nn.Module], data: SeedData, objective: Object
         device: where to train.
         run_info: extra entries for ``config.json``.
         label: ``dataset/variant`` for progress lines.
+        encoder_params: ``model -> parameters`` trained at ``train.encoder_lr`` (a text encoder
+            inside the model, fine-tuned); None: one learning rate for all.
 
     Returns:
         The content of ``metrics.json``: ``dev`` (at the best epoch) and ``test`` metrics,
@@ -171,7 +173,7 @@ def train_seed(build: Callable[[], nn.Module], data: SeedData, objective: Object
         model = build().to(device)
         net = DistributedDataParallel(model) if _world() > 1 else model
         loss_fn = TaskLoss(objective.task, objective.pos_weight).to(device)
-        optimizer = torch.optim.Adam(_param_groups(model, train), lr=train.lr)
+        optimizer = torch.optim.Adam(_param_groups(model, train, encoder_params), lr=train.lr)
         on_loss = train.lr_mode == "min_loss"
         scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
             optimizer, mode="min" if on_loss else "max", patience=train.lr_patience, factor=train.lr_factor)

@@ -348,7 +348,8 @@ def test_modalities_and_model_inputs(tmp_path):
     kwargs = X.model_inputs(manifest, "moviescope", ("poster", "metadata"))
     assert kwargs == {"orig_d_text": 5, "orig_d_video": 3, "orig_d_audio": 2, "len_text": 6, "len_video": 4,
                       "len_audio": 5, "extras": (("poster", 7), ("metadata", 3)), "n_classes": 3,
-                      "head": "multilabel", "audio_encoder": True, "text_first_token_is_cls": True}
+                      "head": "multilabel", "audio_encoder": True, "text_first_token_is_cls": True,
+                      "text_encoder": None}
     assert X.model_inputs(manifest, "mmimdb", ())["audio_encoder"] is False
 
 
