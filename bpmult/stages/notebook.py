@@ -37,7 +37,9 @@ def run_notebook(name: str, out_html: Path, parameters: dict[str, str], cwd: Pat
     with tempfile.TemporaryDirectory() as tmp:
         executed = Path(tmp) / f"{name}.ipynb"
         papermill.execute_notebook(str(source), str(executed), parameters=parameters, kernel_name="python3",
-                                   cwd=str(cwd), progress_bar=False, log_output=False, stderr_file=None)
+                                   cwd=str(cwd), progress_bar=False, log_output=False, stderr_file=None,
+                                   # the kernel's own log (transport warnings, the interrupt at shutdown) is noise
+                                   extra_arguments=["--IPKernelApp.log_level=CRITICAL"])
         notebook = nbformat.read(executed, as_version=4)
         notebook.metadata["title"] = title or name
         # the pages are reports: outputs only (the code is in notebooks/)
