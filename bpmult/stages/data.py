@@ -71,12 +71,32 @@ def raw_stage(source: str, out: Path, params_path: str | Path = PARAMS) -> None:
     if folder not in targets[source]:
         raise ValueError(f"params.yaml: {profile}.data.raw_folder.{source}: {folder!r}; expected one of "
                          f"{sorted(targets[source])}")
-    fetched = fetch.fetch_sources(folder, targets[source][folder], out=downloads(), manual=MANUAL, lock=fetch.read_lock(),
-                            progress=False)
+    try:
+        fetched = fetch.fetch_sources(folder, targets[source][folder], out=downloads(), manual=MANUAL,
+                                      lock=fetch.read_lock(), progress=False)
+    except FileNotFoundError as err:
+        # stopping at the first dataset hides what the others still need: say it for all of them
+        raise FileNotFoundError(f"{err}\n{missing_report(data)}") from None
     print("\n".join(fetched.lines))
     # follows symbolic links: a hand-placed folder is often a link to a disk with room, and
     # Path.rglob does not descend into linked folders (Python 3.11-3.13)
-    link_tree(downloads() / folder, Path(out), follow_symlinks=True, exclude=fetch.is_partial)
+    if not link_tree(downloads() / folder, Path(out), follow_symlinks=True, exclude=fetch.is_partial):
+        raise FileNotFoundError(f"{MANUAL / folder}: no raw file of {source!r} is placed or downloaded; nothing to "
+                                f"prepare\n{missing_report(data)}")
+
+
+def missing_report(data: dict[str, Any]) -> str:
+    """What every raw source still needs, for one message: hand-placed files absent from
+    ``data/manual`` (and not yet linked into ``data/downloads``); downloads are fetched by the stage."""
+    lines = ["what the fetch profile still needs, per dataset (see data/README.md):"]
+    for source, folders in registry.FETCH_TARGETS.items():
+        folder = data.get("raw_folder", {}).get(source, source)
+        needed = [s for s in folders.get(folder, ()) if not s.urls
+                  and not (MANUAL / folder / s.path).exists() and not (downloads() / folder / s.path).exists()]
+        status = "ready (the rest downloads)" if not needed else "place by hand: " + "; ".join(
+            str(MANUAL / folder / s.path) for s in needed)
+        lines.append(f"  {source}: {status}")
+    return "\n".join(lines)
 
 
 def prepare_stage(dataset: str, raw: Path, out: Path, params_path: str | Path = PARAMS) -> dict[str, Any]:
