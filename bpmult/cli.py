@@ -16,7 +16,7 @@ from bpmult.errors import debug_requested, report_errors
 # ``func`` to a callable(args) -> int. Only the module of the command being run is imported, so a
 # command does not pay for the imports of the others (torch, scikit-learn, papermill).
 COMMANDS = {
-    "check-mult": "bpmult.models.commands", "models": "bpmult.models.commands",
+    "check-mult": "bpmult.models.commands", "check-authors": "bpmult.models.commands", "models": "bpmult.models.commands",
     "fetch": "bpmult.data.commands", "prepare": "bpmult.data.commands", "synth": "bpmult.data.commands",
     "train": "bpmult.experiment.commands", "summarize": "bpmult.experiment.commands",
     "evaluate": "bpmult.experiment.commands", "predict": "bpmult.experiment.commands",

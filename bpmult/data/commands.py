@@ -64,7 +64,7 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
         description="Labels fire when events co-occur in two modalities; see bpmult/data/synthetic.py.")
     synth_cmd.add_argument("dataset", choices=SYNTH_NAMES)
     synth_cmd.add_argument("--out", type=Path, required=True, help="raw folder to write")
-    synth_cmd.add_argument("--seed", type=int, default=0)
+    synth_cmd.add_argument("--seed", type=int, default=0, help="random seed of the synthetic set (default 0)")
     synth_cmd.add_argument("--size", type=int, default=DEFAULT_SIZE, help=f"samples (default {DEFAULT_SIZE})")
     synth_cmd.set_defaults(func=_synth)
 
