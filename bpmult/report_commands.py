@@ -6,6 +6,8 @@ import argparse
 import tempfile
 from pathlib import Path
 
+from bpmult.report.pages import write_text_atomic
+
 
 def run_notebook(name: str, out_html: Path, parameters: dict[str, str], cwd: Path | None = None) -> Path:
     """Execute ``notebooks/<name>.ipynb`` with Papermill and render it to HTML with nbconvert.
@@ -27,9 +29,10 @@ def run_notebook(name: str, out_html: Path, parameters: dict[str, str], cwd: Pat
                                    cwd=str(cwd), progress_bar=False, log_output=False)
         # the pages are reports: outputs only (the code is in notebooks/, one call per cell)
         exporter = HTMLExporter(exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True)
-        body, _ = exporter.from_notebook_node(nbformat.read(executed, as_version=4))
-    from bpmult.report import write_text_atomic
-
+        # the page's <title>: what was run ("train: moviescope bpmult"), not nbconvert's "Notebook"
+        title = " ".join([f"{name}:", *[parameters[k] for k in ("dataset", "variant") if k in parameters]])
+        body, _ = exporter.from_notebook_node(nbformat.read(executed, as_version=4),
+                                              resources={"metadata": {"name": title}})
     write_text_atomic(Path(out_html), body)
     return Path(out_html)
 
@@ -55,10 +58,11 @@ def _cmd_stage(args: argparse.Namespace) -> int:
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
-    from bpmult import index_page
+    from bpmult import pipeline
 
-    index_page.write_index(Path(args.reports), Path(args.prepared), Path(args.runs), params_path=args.params)
-    print(f"wrote {Path(args.reports) / 'index.html'}")
+    pipeline.report_stage(reports_dir=Path(args.reports), prepared_dir=Path(args.prepared), runs_dir=Path(args.runs),
+                          params_path=args.params, claims_json_path=Path(args.claims))
+    print(f"wrote {Path(args.reports) / 'index.html'}, {Path(args.reports) / 'claims.html'} and {args.claims}")
     return 0
 
 
@@ -77,10 +81,13 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--params", default="params.yaml")
     p.set_defaults(func=_cmd_stage)
 
-    p = sub.add_parser("report", help="write reports/index.html linking every table and figure")
-    p.add_argument("--reports", default="reports")
-    p.add_argument("--prepared", default="data/prepared")
-    p.add_argument("--runs", default="runs")
-    p.add_argument("--params", default="params.yaml")
+    p = sub.add_parser("report", help="write reports/index.html (headline, claims, every table and figure) "
+                                      "and the claims check (reports/claims.html, metrics/claims.json)")
+    p.add_argument("--reports", default="reports", help="folder of the pages (default: reports)")
+    p.add_argument("--prepared", default="data/prepared", help="prepared datasets (default: data/prepared)")
+    p.add_argument("--runs", default="runs", help="run folders, or <run>.json summaries (default: runs)")
+    p.add_argument("--params", default="params.yaml", help="params file naming the profile")
+    p.add_argument("--claims", default="metrics/claims.json", help="claims JSON to write (default: "
+                                                                  "metrics/claims.json)")
     p.set_defaults(func=_cmd_report)
 
