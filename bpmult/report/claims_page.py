@@ -16,6 +16,11 @@ def _num(x: float | None, digits: int = 1) -> str:
     return "—" if x is None else f"{x:+.{digits}f}"
 
 
+def _paper_disagrees(result: dict[str, Any]) -> str:
+    diff = result["paper"]["diff"]
+    return "" if diff is None or diff > 0 else "<br><span class='note'>not in the paper's own table</span>"
+
+
 def verdict_rows(results: list[dict[str, Any]]) -> str:
     """The verdict table's rows (shared by the claims page and the index summary)."""
     rows = []
@@ -27,18 +32,19 @@ def verdict_rows(results: list[dict[str, Any]]) -> str:
             b, w = ours["better"], ours["worse"]
             arms = f"{b['mean']:.1f} ({b['n']}) vs {w['mean']:.1f} ({w['n']})"
             diff = _num(ours["diff"])
-            ci = "n/a" if ours["ci_low"] is None else f"[{ours['ci_low']:+.1f}, {ours['ci_high']:+.1f}]"
+            ci = "n/a" if ours["ci_low"] is None else f"[{ours['ci_low']:+.1f},&nbsp;{ours['ci_high']:+.1f}]"
         cls = "verdict-" + r["verdict"].replace(" ", "-")
         rows.append(
             f"<tr><td>{html.escape(r['statement'])}<br><span class='note'>{html.escape(r['source'])} · "
             f"<code>{html.escape(r['better_run'])}</code> vs <code>{html.escape(r['worse_run'])}</code></span></td>"
-            f"<td>{_num(r['paper']['diff'])}</td><td>{arms}</td><td>{diff}</td><td>{ci}</td>"
+            f"<td>{_num(r['paper']['diff'])}{_paper_disagrees(r)}</td><td>{arms}</td><td>{diff}</td><td>{ci}</td>"
             f"<td class='{cls}'><b>{html.escape(r['verdict'])}</b><br><span class='note'>"
-            f"{html.escape(r['verdict_text'])}</span></td></tr>")
+            f"{html.escape(r['verdict_text'].removeprefix(r['verdict'] + ' at '))}</span></td></tr>")
     return "".join(rows)
 
 
-VERDICT_HEAD = ("<tr><th>claim (paper's words → testable statement)</th><th>paper Δ</th>"
+VERDICT_HEAD = ("<tr><th>claim, as a testable statement <span class='note'>(where the paper makes it · our runs)</span>"
+                "</th><th>paper Δ</th>"
                 "<th>ours: mean (n) vs mean (n)</th><th>our Δ</th><th>95 % CI of Δ</th><th>verdict</th></tr>")
 
 

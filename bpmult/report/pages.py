@@ -35,6 +35,7 @@ th{background:#f3f3f3;white-space:nowrap}
 .wide{overflow-x:auto;max-width:100%}
 table.results td{white-space:nowrap;text-align:right;line-height:1.25}
 table.results td.model{text-align:left}
+td.model .note{white-space:nowrap}
 tr.cited td{background:#fafafa;color:#666}
 tr.prior td{background:#eef3fa}
 td.within,.swatch.within{background:#e3f4e1}
