@@ -56,8 +56,8 @@ NOTEBOOKS = {
                           "the sample std and n over seeds. Here: BPMuLT's test AP-micro on Moviescope, per seed "
                           "(None when the run folder is absent), then as summarised."),
         new_code_cell('run = Path(runs_dir) / runs.run_name("moviescope", "bpmult")\n'
-                      'runs.seed_values(run, "ap_micro")'),
-        new_code_cell('(runs.read_summary(run) or {}).get("test", {}).get("ap_micro")'),
+                      '{"per seed": runs.seed_values(run, "ap_micro"),\n'
+                      ' "summary": (runs.read_summary(run) or {}).get("test", {}).get("ap_micro")}'),
         new_markdown_cell("## The comparison behind a table\n\n"
                           "The same number beside the paper's printed one: per row and column, ours, the paper's "
                           "value, Δ = ours − paper, and whether the paper's value is within our ±2σ "

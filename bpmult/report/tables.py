@@ -236,13 +236,16 @@ class TablesResult:
         return compare_table(load_paper_results()[key], self.runs_dir, self.prepared_dir)
 
     def frame(self, key: str):
-        """One table as a pandas frame of our mean, the paper's value and Δ per (row, column)."""
+        """Our rows of one table as a pandas frame: our mean, the paper's value and Δ per (row, column)."""
         import pandas as pd
 
         rows = []
         for row in self.compared(key):
+            if row["source"] == "cited":
+                continue
+            model = names.model_name(row["model"]) + (f" ({row['modalities']})" if row["modalities"] else "")
             for col, cell in row["cells"].items():
-                rows.append({"model": names.model_name(row["model"]), "run": row["run"], "column": col,
+                rows.append({"model": model, "run": row["run"], "column": names.metric_name(col), "key": col,
                              "ours": cell.ours, "ours std": cell.ours_std, "n": cell.n, "paper": cell.paper,
                              "Δ": cell.diff, "within ±2σ": cell.agreement})
         return pd.DataFrame(rows)
