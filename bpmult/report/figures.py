@@ -18,6 +18,7 @@ import numpy as np
 
 from bpmult.atomic import atomic_write
 from bpmult.report import analysis, plots
+from bpmult.report.names import input_name
 from bpmult.report.runs import first_seed_dir, run_name
 
 DATASET = "moviescope"  # the paper's analysis (§7) is on Moviescope only
@@ -132,7 +133,7 @@ def final_gmu_activation(runs: list[analysis.RunAnalysis], titles: tuple[str, ..
     for title, run in zip(titles, runs):
         act = analysis.gate_activation(run.gates["final"])[kind]
         panels.append((title, run.final_inputs, act.mean(axis=0), act.std(axis=0)))
-        numbers[title] = dict(zip(run.final_inputs, np.round(act.mean(axis=0), 4).tolist()))
+        numbers[title] = dict(zip(map(input_name, run.final_inputs), np.round(act.mean(axis=0), 4).tolist()))
     return plots.activation_bars(panels, ACTIVATION_LABELS[kind]), numbers
 
 
@@ -143,7 +144,7 @@ def activation_per_label(runs: list[analysis.RunAnalysis], title: str, kind: str
     per_label = analysis.activation_by_label(act, run.labels)
     fig = plots.activation_by_label(per_label, run.label_names, run.final_inputs, title, ACTIVATION_LABELS[kind])
     shares = plots.normalise_rows(np.nan_to_num(per_label, nan=0.0))
-    numbers = {name: dict(zip(run.final_inputs, np.round(row, 4).tolist()))
+    numbers = {name: dict(zip(map(input_name, run.final_inputs), np.round(row, 4).tolist()))
                for name, row in zip(run.label_names, shares)}
     return fig, numbers
 

@@ -8,7 +8,7 @@ matplotlib.use("Agg")
 
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
-from report_fixtures import FINAL_INPUTS, GENRES, write_prepared, write_run  # noqa: E402
+from report_fixtures import GENRES, write_prepared, write_run  # noqa: E402
 
 from bpmult.report import figures, gallery, index, tables  # noqa: E402
 from bpmult.report.pages import profile_statement  # noqa: E402
@@ -109,7 +109,7 @@ def test_fig13_14_shares_sum_to_one_per_genre(tree):
     fig = book.build("gate_activation_per_genre_bpmult")
     assert list(fig.numbers) == GENRES
     for shares in fig.numbers.values():
-        assert list(shares) == FINAL_INPUTS["bpmult"]
+        assert list(shares) == ["L", "V", "A", "Par", "Poster"]  # FINAL_INPUTS["bpmult"], as labelled
         assert sum(shares.values()) == pytest.approx(1.0, abs=1e-3)
     ax = fig.figure.axes[0]
     tops = [p.get_y() + p.get_height() for p in ax.patches]
