@@ -10,20 +10,26 @@ import argparse
 import importlib
 import sys
 
+from bpmult.errors import debug_requested, report_errors
+
 # command -> the module that defines it through add_commands(subparsers); each sub-parser sets
 # ``func`` to a callable(args) -> int. Only the module of the command being run is imported, so a
 # command does not pay for the imports of the others (torch, scikit-learn, papermill).
 COMMANDS = {
     "check-mult": "bpmult.models.commands", "models": "bpmult.models.commands",
     "fetch": "bpmult.data.commands", "prepare": "bpmult.data.commands", "synth": "bpmult.data.commands",
-    "train": "bpmult.train_commands", "summarize": "bpmult.train_commands",
-    "notebook": "bpmult.report_commands", "stage": "bpmult.report_commands", "report": "bpmult.report_commands",
+    "train": "bpmult.experiment.commands", "summarize": "bpmult.experiment.commands",
+    "evaluate": "bpmult.experiment.commands", "predict": "bpmult.experiment.commands",
+    "notebook": "bpmult.stages.notebook", "stage": "bpmult.stages.commands", "report": "bpmult.stages.commands",
 }
 
 
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     """The parser with every command, or only ``command``'s module when it is known."""
-    parser = argparse.ArgumentParser(prog="bpmult", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="bpmult", description="bpmult: the BPMuLT reproduction package — fetch and prepare the datasets, "
+        "train the models over seeds, check parity with official MuLT and the authors' code, and render the report.",
+        epilog="Add --debug (or set BPMULT_DEBUG=1) to see a traceback instead of the one-line error.")
     sub = parser.add_subparsers(dest="command", required=True)
     modules = [COMMANDS[command]] if command in COMMANDS else list(dict.fromkeys(COMMANDS.values()))
     for name in modules:
@@ -31,15 +37,20 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     return parser
 
 
+RESUME_HINTS = {"train": "rerun the same command with --resume to continue",
+                "prepare": "rerun the same command; nothing half-written was kept"}
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    args = build_parser(argv[0] if argv else None).parse_args(argv)
-    try:
-        return int(args.func(args) or 0)
-    except (FileNotFoundError, ValueError, KeyError, RuntimeError) as err:
-        # errors of the package name the file, key and expectation: print them, not a stack trace
-        print(f"bpmult {args.command}: error: {err}", file=sys.stderr)
-        return 2
+    debug = debug_requested(argv)
+    argv = [a for a in argv if a != "--debug"]
+    command = next((a for a in argv if not a.startswith("-")), None)
+    parser = build_parser(command)
+    args = parser.parse_args(argv)
+    # errors of the package name the file, key and expectation: print them, not a stack trace
+    return report_errors(f"bpmult {args.command}", lambda: args.func(args), debug=debug,
+                         resume_hint=RESUME_HINTS.get(args.command))
 
 
 if __name__ == "__main__":

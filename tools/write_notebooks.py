@@ -13,26 +13,49 @@ from bpmult.report.figures import FIGURES  # the one list of figures: one notebo
 NOTEBOOKS = {
     "train": [
         new_markdown_cell("# Training one (dataset, variant) over its seeds\n\n"
-                          "Trains with the active profile of `params.yaml`, writes the run's artifacts, "
-                          "and shows its learning curves and metrics. Executed by the `train` stages of "
-                          "`dvc.yaml` through Papermill; runs top to bottom with its defaults."),
+                          "Trains with the active profile of `params.yaml` and writes the run's artifacts "
+                          "(docs/design.md §3). Executed by the `train` stages of `dvc.yaml` through Papermill; "
+                          "in JupyterLab it runs top to bottom with its defaults, one step per cell. A rerun "
+                          "resumes: finished seeds are kept, an interrupted one continues from its checkpoint."),
         new_code_cell('dataset = "iemocap_aligned"\nvariant = "bpmult"\nmodalities = "TVA"\n'
                       'data_dir = "data/prepared/iemocap_aligned"\nrun_dir = "build/lab/runs/iemocap_aligned-bpmult"\n'
                       'metrics_path = "build/lab/metrics/iemocap_aligned-bpmult.json"\n'
-                      'curves_dir = "build/lab/curves/iemocap_aligned-bpmult"\nparams_path = "params.yaml"',
+                      'curves_dir = "build/lab/curves/iemocap_aligned-bpmult"\nparams_path = "params.yaml"\n'
+                      'progress = True',
                       metadata={"tags": ["parameters"]}),
-        new_code_cell("from IPython.display import HTML, display\n\nfrom bpmult import pipeline\n\n"
-                      "pipeline.use_repo_root()  # paths are relative to the repository (Lab starts in notebooks/)\n"
-                      "result = pipeline.train_stage(dataset=dataset, variant=variant, modalities=modalities,\n"
-                      "                              data_dir=data_dir, run_dir=run_dir, metrics_path=metrics_path,\n"
-                      "                              curves_dir=curves_dir, params_path=params_path)\n"
-                      "display(HTML(result.banner_html))"),
-        new_markdown_cell("## Learning curves (one line per seed)"),
-        new_code_cell("result.curves_figure()"),
-        new_markdown_cell("## Test and dev metrics (mean ± std over seeds, %)"),
-        new_code_cell("result.metrics_frame()"),
-        new_markdown_cell("## Per seed"),
-        new_code_cell("result.per_seed_frame()"),
+        new_markdown_cell("## The experiment\n\nThe profile's settings, the `--set`-style overrides and the "
+                          "prepared data's manifest become one validated experiment before anything runs: a "
+                          "bad value stops here, naming its `params.yaml` path."),
+        new_code_cell("from IPython.display import Markdown, display\n\n"
+                      "from bpmult.stages.paths import use_repo_root\n"
+                      "from bpmult.stages.train import TrainStage\n\n"
+                      "use_repo_root()  # paths are relative to the repository (Lab starts in notebooks/)\n"
+                      "stage = TrainStage.plan(dataset=dataset, variant=variant, modalities=modalities,\n"
+                      "                        data_dir=data_dir, run_dir=run_dir, metrics_path=metrics_path,\n"
+                      "                        curves_dir=curves_dir, params_path=params_path)\n"
+                      "display(Markdown(f\"**{stage.describe()}**\"))"),
+        new_markdown_cell("## The data\n\nSamples per split, the shape of every input (steps × width), and the "
+                          "share of positive samples per label: the class balance that the label-prior rows of "
+                          "the tables are measured against."),
+        new_code_cell("stage.data_table()"),
+        new_markdown_cell("## The model\n\nThe full configuration (data-derived widths and lengths included) "
+                          "and the trainable parameters per block."),
+        new_code_cell("stage.model_settings()"),
+        new_code_cell("stage.parameter_table()"),
+        new_markdown_cell("## Training\n\nEvery seed in turn: Adam, the learning-rate schedule and early "
+                          "stopping on the dev selection metric; the best dev epoch's weights are tested once."),
+        new_code_cell("summary = stage.run(progress=progress)"),
+        new_markdown_cell("## Learning curves\n\nThe dev selection metric and the dev loss per epoch, one line "
+                          "per seed."),
+        new_code_cell("stage.curves().plot(title=f\"dev {stage.experiment.selection_metric}\", xlabel=\"epoch\");"),
+        new_code_cell("stage.curves(\"dev_loss\").plot(title=\"dev loss\", xlabel=\"epoch\");"),
+        new_markdown_cell("## Test and dev metrics\n\nMean ± sample std over seeds, in % (dev at the selected "
+                          "epoch)."),
+        new_code_cell("stage.metrics_frame()"),
+        new_code_cell("stage.per_seed_frame()"),
+        new_markdown_cell("## Gates of a few test samples\n\nThe final GMU's mean gate value per input (first "
+                          "seed): how much each modality contributes to the decision for these samples."),
+        new_code_cell("stage.final_gates(samples=5)"),
     ],
     "tables": [
         new_markdown_cell("# Tables 1–6 of the paper beside our runs\n\n"

@@ -6,7 +6,8 @@ from pathlib import Path
 import bpmult.report
 
 PACKAGE = Path(bpmult.report.__file__).parent
-FORBIDDEN = ("bpmult.pipeline", "bpmult.train", "bpmult.profiles", "bpmult.report_commands")
+FORBIDDEN = ("bpmult.pipeline", "bpmult.stages", "bpmult.experiment", "bpmult.train", "bpmult.models")
+ALLOWED = ("bpmult.train.metrics",)  # the paper's metrics, for the label-prior row
 
 
 def _imports(path: Path) -> set[str]:
@@ -21,7 +22,7 @@ def _imports(path: Path) -> set[str]:
 
 
 def test_report_never_imports_the_stage_layer():
-    offenders = {p.name: sorted(n for n in _imports(p) if n.startswith(FORBIDDEN))
+    offenders = {p.name: sorted(n for n in _imports(p) if n.startswith(FORBIDDEN) and not n.startswith(ALLOWED))
                  for p in sorted(PACKAGE.glob("*.py"))}
     assert {k: v for k, v in offenders.items() if v} == {}
 

@@ -5,10 +5,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from bpmult import profiles
-from bpmult.train_config import TrainConfig
+from bpmult.experiment import params as profiles
+from bpmult.train.config import TrainConfig
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 DATASETS = ("moviescope", "mmimdb", "iemocap_aligned", "iemocap_unaligned", "mosei")
 
 
@@ -17,10 +17,17 @@ def params():
     return profiles.load_params(REPO / "params.yaml")
 
 
-def test_packaged_params_identical_to_repository_params():
+def test_packaged_params_is_the_repository_file_not_a_copy():
+    # `dvc exp run -S` rewrites params.yaml; a link cannot fall out of step with it
     packaged = REPO / "bpmult" / "resources" / "params.yaml"
-    assert packaged.read_bytes() == (REPO / "params.yaml").read_bytes(), (
-        "bpmult/resources/params.yaml must be a copy of params.yaml: cp params.yaml bpmult/resources/")
+    assert packaged.is_symlink() and packaged.resolve() == (REPO / "params.yaml").resolve()
+
+
+def test_malformed_params_file_is_one_line_naming_file_and_line(tmp_path):
+    (tmp_path / "params.yaml").write_text("profile: embedded\nembedded: {seeds: [1, 2\n")
+    with pytest.raises(ValueError, match=r"params.yaml: not valid YAML at line \d+") as err:
+        profiles.load_params(tmp_path / "params.yaml")
+    assert "\n" not in str(err.value)
 
 
 def test_load_params_falls_back_to_packaged_copy(tmp_path, monkeypatch):

@@ -3,9 +3,9 @@
 Defaults follow the authors' BPMuLT training code (peer-code notes §3.8): Adam without weight
 decay, ReduceLROnPlateau(max, patience 2, factor 0.5) on the dev selection metric, early stopping,
 gradient accumulation, BCE with ``pos_weight = N / freq`` and no gradient clipping. The per-dataset
-values of the paper and embedded profiles live in ``params.yaml`` (see ``bpmult.profiles``).
+values of the paper and embedded profiles live in ``params.yaml`` (see ``bpmult.experiment.params``).
 
-What is *not* here, on purpose: the selection metric (fixed per dataset, ``bpmult.metrics``), the
+What is *not* here, on purpose: the selection metric (fixed per dataset, ``bpmult.train.metrics``), the
 device (picked at run time: CUDA, else CPU) and the progress bar (display only). None of them may
 change a result on a given device, so none of them belong to the config saved with a run.
 """
@@ -13,8 +13,15 @@ change a result on a given device, so none of them belong to the config saved wi
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 from typing import Any, Mapping
+
+LR_MODES = ("max", "min_loss")
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 @dataclass(frozen=True)
@@ -42,6 +49,16 @@ class TrainConfig:
         cpu_threads: torch intra-op threads when training on the CPU; None keeps torch's default
             (one per core). Small models run fastest on 1 thread, and a fixed count also fixes the
             order of float sums, so CPU results do not depend on the machine's core count.
+        encoder_lr: learning rate of a text encoder trained inside the model (BERT fine-tuning;
+            the authors: 5e-5 like the rest); None means ``lr``.
+        lr_mode: what ReduceLROnPlateau watches: ``"max"`` the dev selection metric (the authors'
+            BPMuLT) or ``"min_loss"`` the dev loss (official MuLT's ``mode='min'`` on valid loss).
+        early_stop_ties: a dev score equal to the best counts as an improvement (the authors'
+            ``>=``); False needs a strictly better score.
+        improve_tol: a score must beat the best by more than this (percentage points) to count as
+            better (with ``early_stop_ties``: may fall short of it by up to this). 0 is exact
+            comparison; a small value keeps ~1e-8 float differences between machines from
+            flipping which epoch is selected.
     """
 
     batch_size: int = 32
@@ -58,6 +75,10 @@ class TrainConfig:
     deterministic: bool = True
     num_workers: int = 0
     cpu_threads: int | None = None
+    encoder_lr: float | None = None
+    lr_mode: str = "max"
+    early_stop_ties: bool = False
+    improve_tol: float = 0.0
 
     def __post_init__(self) -> None:
         positive = {"batch_size": self.batch_size, "grad_accum": self.grad_accum,
@@ -67,19 +88,27 @@ class TrainConfig:
                 raise ValueError(f"TrainConfig.{name} must be an integer >= 1; got {value!r}")
         if not isinstance(self.lr_patience, int) or self.lr_patience < 0:
             raise ValueError(f"TrainConfig.lr_patience must be an integer >= 0; got {self.lr_patience!r}")
-        if not (isinstance(self.lr, (int, float)) and self.lr > 0):
-            raise ValueError(f"TrainConfig.lr must be a positive number; got {self.lr!r}")
-        if not (isinstance(self.lr_factor, (int, float)) and 0 < self.lr_factor < 1):
+        for name in ("lr", "encoder_lr"):
+            value = getattr(self, name)
+            if name == "encoder_lr" and value is None:
+                continue
+            if not (_is_number(value) and math.isfinite(value) and value > 0):
+                raise ValueError(f"TrainConfig.{name} must be a positive finite number; got {value!r}")
+        if not (_is_number(self.lr_factor) and 0 < self.lr_factor < 1):
             raise ValueError(f"TrainConfig.lr_factor must be in (0, 1); got {self.lr_factor!r}")
-        if self.clip is not None and not (isinstance(self.clip, (int, float)) and self.clip > 0):
-            raise ValueError(f"TrainConfig.clip must be None or a positive number; got {self.clip!r}")
+        if self.clip is not None and not (_is_number(self.clip) and math.isfinite(self.clip) and self.clip > 0):
+            raise ValueError(f"TrainConfig.clip must be None or a positive finite number; got {self.clip!r}")
+        if not (_is_number(self.improve_tol) and math.isfinite(self.improve_tol) and self.improve_tol >= 0):
+            raise ValueError(f"TrainConfig.improve_tol must be a finite number >= 0; got {self.improve_tol!r}")
+        if self.lr_mode not in LR_MODES:
+            raise ValueError(f"TrainConfig.lr_mode must be one of {list(LR_MODES)}; got {self.lr_mode!r}")
         if self.eval_batch_size is not None and (not isinstance(self.eval_batch_size, int) or self.eval_batch_size < 1):
             raise ValueError(f"TrainConfig.eval_batch_size must be None or an integer >= 1; got {self.eval_batch_size!r}")
         if self.cpu_threads is not None and (not isinstance(self.cpu_threads, int) or self.cpu_threads < 1):
             raise ValueError(f"TrainConfig.cpu_threads must be None or an integer >= 1; got {self.cpu_threads!r}")
         if not isinstance(self.num_workers, int) or self.num_workers < 0:
             raise ValueError(f"TrainConfig.num_workers must be an integer >= 0; got {self.num_workers!r}")
-        for name in ("weight_classes", "amp", "deterministic"):
+        for name in ("weight_classes", "amp", "deterministic", "early_stop_ties"):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"TrainConfig.{name} must be true or false; got {getattr(self, name)!r}")
 
@@ -102,7 +131,7 @@ class TrainConfig:
         if unknown:
             raise ValueError(f"unknown train setting(s) {unknown}; valid: {valid}")
         kwargs = dict(values)
-        for name in ("lr", "lr_factor", "clip"):
+        for name in ("lr", "lr_factor", "clip", "encoder_lr", "improve_tol"):
             if isinstance(kwargs.get(name), int) and not isinstance(kwargs.get(name), bool):
                 kwargs[name] = float(kwargs[name])
         return cls(**kwargs)

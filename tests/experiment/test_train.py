@@ -16,9 +16,11 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
+from bpmult import experiment as X
 from bpmult import train as T
-from bpmult.checkpoint import load_checkpoint
-from bpmult.train_config import TrainConfig
+from bpmult.train import engine
+from bpmult.train.checkpoint import load_checkpoint
+from bpmult.train.config import TrainConfig
 
 MOVIE_GENRES = ["Action", "Comedy", "Drama"]
 
@@ -200,7 +202,7 @@ def test_gradient_clipping_bounds_the_update():
 def test_non_finite_loss_stops_with_epoch_and_step(movie_dir, tmp_path):
     cfg = TrainConfig(batch_size=16, max_epochs=3)
     with pytest.raises(T.NonFiniteLossError, match=r"epoch 1, step 2 of 3"):
-        T.train_run(movie_dir, "tiny", tmp_path / "run", 1, train=cfg, progress=False,
+        X.train_run(movie_dir, "tiny", tmp_path / "run", 1, train=cfg, progress=False,
                     model_factory=tiny_factory(nan_at_call=2))
 
 
@@ -214,9 +216,9 @@ def _scripted_evaluate(scores, metric="ap_micro"):
 
 
 def test_early_stopping_and_plateau_schedule(movie_dir, tmp_path, monkeypatch):
-    monkeypatch.setattr(T, "evaluate", _scripted_evaluate([50, 60, 55, 60, 59, 58, 99, 99]))
+    monkeypatch.setattr(engine, "evaluate", _scripted_evaluate([50, 60, 55, 60, 59, 58, 99, 99]))
     cfg = TrainConfig(batch_size=16, lr=0.01, max_epochs=8, patience=4, lr_patience=1, lr_factor=0.5)
-    result = T.train_run(movie_dir, "tiny", tmp_path / "run", 1, train=cfg, progress=False, model_factory=tiny_factory())
+    result = X.train_run(movie_dir, "tiny", tmp_path / "run", 1, train=cfg, progress=False, model_factory=tiny_factory())
     # epoch 2 is best (60; a tie at epoch 4 is no improvement); epochs 3-6 do not improve → stop after 6
     assert result["best_epoch"] == 2 and result["epochs"] == 6
     assert result["dev"]["ap_micro"] == 60
@@ -227,21 +229,22 @@ def test_early_stopping_and_plateau_schedule(movie_dir, tmp_path, monkeypatch):
     assert [float(r["lr"]) for r in rows] == [0.01, 0.01, 0.01, 0.01, 0.005, 0.005]
     state = load_checkpoint(tmp_path / "run" / "checkpoint.pt")
     assert state["bad_epochs"] == 4 and state["finished"] and state["best_epoch"] == 2
-    assert state["optimizer"]["param_groups"][0]["lr"] == 0.0025
+    assert state["lr"] == 0.0025  # the schedule's last halving, after epoch 6
+    assert state["slim"] and state["model"] == {} and state["optimizer"] == {}  # finished: no weights, no Adam state
     assert load_checkpoint(tmp_path / "run" / "best.pt")["epoch"] == 2
 
 
 def test_nan_dev_metric_never_counts_as_improvement(movie_dir, tmp_path, monkeypatch):
-    monkeypatch.setattr(T, "evaluate", _scripted_evaluate([math.nan, 40, math.nan, math.nan]))
+    monkeypatch.setattr(engine, "evaluate", _scripted_evaluate([math.nan, 40, math.nan, math.nan]))
     cfg = TrainConfig(batch_size=16, max_epochs=4, patience=2)
-    result = T.train_run(movie_dir, "tiny", tmp_path / "run", 1, train=cfg, progress=False, model_factory=tiny_factory())
+    result = X.train_run(movie_dir, "tiny", tmp_path / "run", 1, train=cfg, progress=False, model_factory=tiny_factory())
     assert result["best_epoch"] == 2 and result["epochs"] == 4
 
 
 def test_max_epochs_bounds_training(movie_dir, tmp_path, monkeypatch):
-    monkeypatch.setattr(T, "evaluate", _scripted_evaluate([1, 2, 3, 4]))
+    monkeypatch.setattr(engine, "evaluate", _scripted_evaluate([1, 2, 3, 4]))
     cfg = TrainConfig(batch_size=16, max_epochs=3, patience=1)
-    result = T.train_run(movie_dir, "tiny", tmp_path / "run", 1, train=cfg, progress=False, model_factory=tiny_factory())
+    result = X.train_run(movie_dir, "tiny", tmp_path / "run", 1, train=cfg, progress=False, model_factory=tiny_factory())
     assert result["best_epoch"] == 3 and result["epochs"] == 3
 
 
@@ -249,11 +252,12 @@ def test_max_epochs_bounds_training(movie_dir, tmp_path, monkeypatch):
 def test_train_seeds_writes_every_artifact(movie_dir, tmp_path):
     params = {"profile": "p", "p": {"seeds": [1, 2], "moviescope": {"train": {"batch_size": 16, "max_epochs": 3}}}}
     run = tmp_path / "run"
-    summary = T.train_seeds(movie_dir, "bpmult", run, params=params, progress=False, model_factory=tiny_factory())
+    summary = X.train_seeds(movie_dir, "bpmult", run, params=params, progress=False, model_factory=tiny_factory())
     for seed in (1, 2):
         d = run / f"seed_{seed}"
         assert {p.name for p in d.iterdir()} == {"metrics.json", "history.csv", "predictions.npz", "analysis.npz",
-                                                 "config.json", "checkpoint.pt", "best.pt"}
+                                                 "config.json", "checkpoint.pt", "best.pt",
+                                                 "checkpoint.pt.sha256", "best.pt.sha256"}
         m = json.loads((d / "metrics.json").read_text())
         assert set(m) >= {"dev", "test", "best_epoch", "train_seconds", "n_params", "epochs", "selection_metric"}
         assert set(m["test"]) == {"loss", "ap_micro", "ap_macro", "ap_samples", "f1_micro", "f1_macro"}
@@ -289,12 +293,12 @@ def test_train_seeds_writes_every_artifact(movie_dir, tmp_path):
 
 def _kwargs(movie_dir):
     manifest = json.loads((movie_dir / "manifest.json").read_text())
-    return T.model_inputs(manifest, "moviescope", ("poster",))
+    return X.model_inputs(manifest, "moviescope", ("poster",))
 
 
 def test_summary_of_one_seed_has_zero_std_and_n_1(movie_dir, tmp_path):
     params = {"profile": "p", "p": {"seeds": [3], "moviescope": {"train": {"batch_size": 16, "max_epochs": 1}}}}
-    summary = T.train_seeds(movie_dir, "bpmult", tmp_path / "run", params=params, progress=False,
+    summary = X.train_seeds(movie_dir, "bpmult", tmp_path / "run", params=params, progress=False,
                             model_factory=tiny_factory())
     assert summary["test"]["ap_micro"]["std"] == 0.0 and summary["test"]["ap_micro"]["n"] == 1
 
@@ -317,7 +321,7 @@ def test_summarize_recomputes_and_skips_missing_values(tmp_path):
 
 def test_iemocap_task_end_to_end_with_a_double(tmp_path):
     data = write_prepared(tmp_path / "iemo", dataset="iemocap_aligned", task="iemocap", poster=False)
-    result = T.train_run(data, "mult", tmp_path / "run", 1, train=TrainConfig(batch_size=16, max_epochs=2),
+    result = X.train_run(data, "mult", tmp_path / "run", 1, train=TrainConfig(batch_size=16, max_epochs=2),
                          progress=False, model_factory=tiny_factory())
     assert {"neutral_acc", "angry_f1", "sad_auc", "avg_acc", "avg_f1", "avg_auc", "loss"} == set(result["test"]) & {
         "neutral_acc", "angry_f1", "sad_auc", "avg_acc", "avg_f1", "avg_auc", "loss"}
@@ -330,42 +334,42 @@ def test_iemocap_task_end_to_end_with_a_double(tmp_path):
 def test_modalities_and_model_inputs(tmp_path):
     data = write_prepared(tmp_path / "d", metadata=True)
     manifest = json.loads((data / "manifest.json").read_text())
-    assert T.resolve_modalities(manifest, None) == ("TVAP", ("poster",))
-    assert T.resolve_modalities(manifest, "tvapm") == ("TVAPM", ("poster", "metadata"))
+    assert X.resolve_modalities(manifest, None) == ("TVAP", ("poster",))
+    assert X.resolve_modalities(manifest, "tvapm") == ("TVAPM", ("poster", "metadata"))
     for bad in ("TVX", "VA", "TVAPP"):
         with pytest.raises(ValueError, match="TVA"):
-            T.resolve_modalities(manifest, bad)
+            X.resolve_modalities(manifest, bad)
     no_poster = json.loads((write_prepared(tmp_path / "e", poster=False) / "manifest.json").read_text())
-    assert T.resolve_modalities(no_poster, None) == ("TVA", ())
-    assert T.resolve_modalities(no_poster, "TVAP") == ("TVA", ())  # IEMOCAP, MOSEI: no poster to add
+    assert X.resolve_modalities(no_poster, None) == ("TVA", ())
+    assert X.resolve_modalities(no_poster, "TVAP") == ("TVA", ())  # IEMOCAP, MOSEI: no poster to add
     with pytest.raises(ValueError, match="metadata"):
-        T.resolve_modalities(no_poster, "TVAPM")
-    assert T.resolve_modalities(manifest, "TVA") == ("TVA", ())
-    kwargs = T.model_inputs(manifest, "moviescope", ("poster", "metadata"))
+        X.resolve_modalities(no_poster, "TVAPM")
+    assert X.resolve_modalities(manifest, "TVA") == ("TVA", ())
+    kwargs = X.model_inputs(manifest, "moviescope", ("poster", "metadata"))
     assert kwargs == {"orig_d_text": 5, "orig_d_video": 3, "orig_d_audio": 2, "len_text": 6, "len_video": 4,
                       "len_audio": 5, "extras": (("poster", 7), ("metadata", 3)), "n_classes": 3,
                       "head": "multilabel", "audio_encoder": True, "text_first_token_is_cls": True}
-    assert T.model_inputs(manifest, "mmimdb", ())["audio_encoder"] is False
+    assert X.model_inputs(manifest, "mmimdb", ())["audio_encoder"] is False
 
 
 def test_dataset_name_must_match_the_manifest(movie_dir, tmp_path):
     with pytest.raises(ValueError, match="'moviescope'.*'mosei'"):
-        T.train_run(movie_dir, "tiny", tmp_path / "run", 1, dataset="mosei", progress=False,
+        X.train_run(movie_dir, "tiny", tmp_path / "run", 1, dataset="mosei", progress=False,
                     model_factory=tiny_factory())
 
 
 def test_resume_refuses_another_config_and_reuses_a_finished_run(movie_dir, tmp_path):
     run = tmp_path / "run"
     cfg = TrainConfig(batch_size=16, max_epochs=2)
-    first = T.train_run(movie_dir, "tiny", run, 1, train=cfg, progress=False, model_factory=tiny_factory())
+    first = X.train_run(movie_dir, "tiny", run, 1, train=cfg, progress=False, model_factory=tiny_factory())
     stamp = (run / "metrics.json").stat().st_mtime_ns
-    again = T.train_run(movie_dir, "tiny", run, 1, train=cfg, resume=True, progress=False, model_factory=tiny_factory())
+    again = X.train_run(movie_dir, "tiny", run, 1, train=cfg, resume=True, progress=False, model_factory=tiny_factory())
     assert again == first and (run / "metrics.json").stat().st_mtime_ns == stamp
     with pytest.raises(ValueError, match="another config"):
-        T.train_run(movie_dir, "tiny", run, 1, train=TrainConfig(batch_size=8, max_epochs=2), resume=True,
+        X.train_run(movie_dir, "tiny", run, 1, train=TrainConfig(batch_size=8, max_epochs=2), resume=True,
                     progress=False, model_factory=tiny_factory())
     # without --resume the old state is discarded and the run starts over: same seed, same result
-    fresh = T.train_run(movie_dir, "tiny", run, 1, train=cfg, progress=False, model_factory=tiny_factory())
+    fresh = X.train_run(movie_dir, "tiny", run, 1, train=cfg, progress=False, model_factory=tiny_factory())
     assert fresh["test"] == first["test"]
 
 
@@ -387,7 +391,7 @@ def test_pick_device():
 def test_cpu_threads_apply_during_training_and_are_restored(movie_dir, tmp_path):
     torch.set_num_threads(2)
     try:
-        T.train_run(movie_dir, "tiny", tmp_path / "run", 1, train=TrainConfig(batch_size=16, max_epochs=1, cpu_threads=1),
+        X.train_run(movie_dir, "tiny", tmp_path / "run", 1, train=TrainConfig(batch_size=16, max_epochs=1, cpu_threads=1),
                     progress=False, model_factory=tiny_factory())
         assert torch.get_num_threads() == 2
         assert "1 threads" in json.loads((tmp_path / "run" / "config.json").read_text())["device"]

@@ -9,9 +9,10 @@ import numpy as np
 import pytest
 
 from bpmult import cli
+from bpmult import experiment as X
 from bpmult import train as T
 from bpmult.models import variant_config
-from bpmult.train_config import TrainConfig
+from bpmult.train.config import TrainConfig
 
 from test_train import write_prepared
 
@@ -41,11 +42,11 @@ def test_real_variant_trains_and_writes_its_analysis(tmp_path, dataset, task, va
             labels = np.load(data / split / "label.npy")
             np.save(data / split / "label.npy", np.concatenate([labels, labels], axis=1))
     run = tmp_path / "run"
-    result = T.train_run(data, variant, run, 1, model_overrides=SMALL_MODEL, train=ONE_EPOCH, modalities=modalities,
+    result = X.train_run(data, variant, run, 1, model_overrides=SMALL_MODEL, train=ONE_EPOCH, modalities=modalities,
                          progress=False)
     assert T.selection_metric(dataset) in result["test"] and result["best_epoch"] == 1
     config = json.loads((run / "config.json").read_text())
-    expected = variant_config(variant, **T.model_inputs(json.loads((data / "manifest.json").read_text()), dataset,
+    expected = variant_config(variant, **X.model_inputs(json.loads((data / "manifest.json").read_text()), dataset,
                                                         tuple(extras) if modalities == "TVAPM" or dataset != "moviescope"
                                                         else ("poster",)), **SMALL_MODEL)
     assert config["model"] == json.loads(json.dumps(dataclasses.asdict(expected)))
@@ -68,7 +69,7 @@ def test_real_models_beat_the_label_prior(tmp_path, variant):
         labels, text = np.load(data / split / "label.npy"), np.load(data / split / "text.npy")
         text[:, :, :3] += 1.5 * (2 * labels[:, None, :] - 1)
         np.save(data / split / "text.npy", text)
-    result = T.train_run(data, variant, tmp_path / "run", 1, model_overrides=SMALL_MODEL, progress=False,
+    result = X.train_run(data, variant, tmp_path / "run", 1, model_overrides=SMALL_MODEL, progress=False,
                          train=TrainConfig(batch_size=8, lr=0.003, max_epochs=3))
     prior = 100 * np.load(data / "test" / "label.npy").mean()  # AP of a constant score = positive rate
     assert result["test"]["ap_micro"] > prior + 15

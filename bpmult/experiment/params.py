@@ -1,4 +1,4 @@
-"""Profiles: the per-dataset model and training settings of ``params.yaml``.
+"""Profiles: the per-dataset model and training settings of ``params.yaml``, and ``--set``.
 
 One params file holds every profile; its top-level ``profile`` key is the one switch
 (``dvc exp run -S profile=paper``)::
@@ -9,7 +9,7 @@ One params file holds every profile; its top-level ``profile`` key is the one sw
       data: {...}                       # read by the data stages, not here
       moviescope:
         model: {d_model: 16, ...}       # ModelConfig fields (bpmult.models)
-        train: {batch_size: 16, ...}    # TrainConfig fields (bpmult.train_config)
+        train: {batch_size: 16, ...}    # TrainConfig fields (bpmult.train.config)
         variants:
           mult: {model: {...}, train: {...}}   # per-variant changes on top
       mmimdb: ...
@@ -17,7 +17,11 @@ One params file holds every profile; its top-level ``profile`` key is the one sw
 Resolution order, later wins: dataset ``model``/``train`` → ``variants.<variant>`` →
 ``--set`` overrides (``train.lr=1e-3``, ``model.d_model=32``, ``seeds=[1,2]``; values are YAML
 scalars or flow lists). Fields that come from the prepared data (input widths, lengths, classes,
-head) cannot be set here.
+head) cannot be set here. The same ``section.key=value`` syntax serves ``bpmult train --set``, the
+notebooks' ``overrides`` parameter and, prefixed with the profile and dataset, ``dvc exp run -S``.
+
+Every resolved value remembers where it came from (``Resolved.sources``), so a bad value is reported
+by its params path: ``embedded.moviescope.train.lr: must be a positive finite number, got 'fast'``.
 """
 
 from __future__ import annotations
@@ -25,16 +29,15 @@ from __future__ import annotations
 import dataclasses
 import re
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
 from typing import Any, Iterable
 
 import yaml
 
-from bpmult.train_config import TrainConfig
+from bpmult.models import VARIANTS, ModelConfig
+from bpmult.paramsfile import load_params  # noqa: F401 (part of this module's API)
+from bpmult.train.config import TrainConfig
 
-DEFAULT_PARAMS = Path("params.yaml")
-PACKAGED_PARAMS = "resources/params.yaml"  # inside the bpmult package; kept identical to ./params.yaml
 
 # ModelConfig fields that training derives from the prepared data's manifest
 DATA_DERIVED_MODEL_FIELDS = frozenset({
@@ -65,30 +68,7 @@ class Resolved:
     dataset: str = ""
     variant: str = ""
     overrides: tuple[str, ...] = field(default_factory=tuple)
-
-
-def load_params(path: str | Path | None = None) -> dict[str, Any]:
-    """Read the params file.
-
-    Args:
-        path: a YAML file; None means ``./params.yaml`` when it exists, else the copy packaged in
-            ``bpmult/resources/params.yaml``.
-
-    Raises:
-        FileNotFoundError: naming the path.
-        ValueError: when the file is not a mapping with a ``profile`` key.
-    """
-    if path is None and not DEFAULT_PARAMS.is_file():
-        text, where = resources.files("bpmult").joinpath(PACKAGED_PARAMS).read_text(), f"bpmult/{PACKAGED_PARAMS}"
-    else:
-        where = Path(path if path is not None else DEFAULT_PARAMS)
-        if not where.is_file():
-            raise FileNotFoundError(f"{where}: params file not found")
-        text = where.read_text()
-    params = yaml.safe_load(text)
-    if not isinstance(params, dict) or "profile" not in params:
-        raise ValueError(f"{where}: expected a mapping with a top-level 'profile' key")
-    return params
+    sources: dict[str, str] = field(default_factory=dict)  # "train.lr" -> where its value was set
 
 
 def profile_names(params: dict[str, Any]) -> list[str]:
@@ -130,21 +110,13 @@ def parse_seeds(text: str | int | Iterable[int]) -> list[int]:
     return seeds
 
 
-def model_field_names() -> list[str] | None:
-    """ModelConfig fields that a profile may set, or None when ``bpmult.models`` is absent."""
-    try:
-        from bpmult.models import ModelConfig
-    except ImportError:
-        return None
+def model_field_names() -> list[str]:
+    """ModelConfig fields that a profile may set."""
     return [f.name for f in dataclasses.fields(ModelConfig) if f.name not in DATA_DERIVED_MODEL_FIELDS]
 
 
-def known_variants() -> list[str] | None:
-    """Variant names of ``bpmult.models``, or None when that area is absent."""
-    try:
-        from bpmult.models import VARIANTS
-    except ImportError:
-        return None
+def known_variants() -> list[str]:
+    """Variant names of ``bpmult.models``."""
     return list(VARIANTS)
 
 
@@ -165,10 +137,9 @@ def _check_model_keys(where: str, values: dict[str, Any]) -> None:
     if derived:
         raise ValueError(f"{where}: {derived} come from the prepared data's manifest and cannot be set")
     valid = model_field_names()
-    if valid is not None:
-        unknown = sorted(set(values) - set(valid))
-        if unknown:
-            raise ValueError(f"{where}: unknown model setting(s) {unknown}; valid: {valid}")
+    unknown = sorted(set(values) - set(valid))
+    if unknown:
+        raise ValueError(f"{where}: unknown model setting(s) {unknown}; valid: {valid}")
 
 
 def parse_override(text: str) -> tuple[str, str, Any]:
@@ -220,7 +191,7 @@ def resolve(params: dict[str, Any], dataset: str, variant: str, profile: str | N
     if dataset not in datasets:
         raise ValueError(f"params {profile}: unknown dataset {dataset!r}; valid: {datasets}")
     variants = known_variants()
-    if variants is not None and variant not in variants:
+    if variant not in variants:
         raise ValueError(f"unknown model variant {variant!r}; valid: {variants}")
 
     where = f"{profile}.{dataset}"
@@ -228,11 +199,16 @@ def resolve(params: dict[str, Any], dataset: str, variant: str, profile: str | N
     model = _check_keys(f"{where}.model", ds.get("model"), _any_key(ds.get("model")))
     train = _check_keys(f"{where}.train", ds.get("train"), TrainConfig.field_names())
     per_variant = _check_keys(f"{where}.variants", ds.get("variants"), _any_key(ds.get("variants")))
-    if variants is not None:
-        _check_keys(f"{where}.variants", per_variant, variants)
+    _check_keys(f"{where}.variants", per_variant, variants)
     chosen = _check_keys(f"{where}.variants.{variant}", per_variant.get(variant), VARIANT_SECTION_KEYS)
-    model.update(_check_keys(f"{where}.variants.{variant}.model", chosen.get("model"), _any_key(chosen.get("model"))))
-    train.update(_check_keys(f"{where}.variants.{variant}.train", chosen.get("train"), TrainConfig.field_names()))
+    sources = {f"model.{k}": f"{where}.model.{k}" for k in model}
+    sources.update({f"train.{k}": f"{where}.train.{k}" for k in train})
+    variant_model = _check_keys(f"{where}.variants.{variant}.model", chosen.get("model"), _any_key(chosen.get("model")))
+    variant_train = _check_keys(f"{where}.variants.{variant}.train", chosen.get("train"), TrainConfig.field_names())
+    model.update(variant_model)
+    train.update(variant_train)
+    sources.update({f"model.{k}": f"{where}.variants.{variant}.model.{k}" for k in variant_model})
+    sources.update({f"train.{k}": f"{where}.variants.{variant}.train.{k}" for k in variant_train})
     _check_model_keys(f"params {where}", model)
 
     seeds = parse_seeds(section["seeds"])
@@ -249,8 +225,28 @@ def resolve(params: dict[str, Any], dataset: str, variant: str, profile: str | N
         else:
             _check_model_keys(f"--set {text!r}", {name: value})
             model[name] = value
-    return Resolved(model_overrides=model, train=TrainConfig.from_dict(train), seeds=seeds,
-                    profile=profile, dataset=dataset, variant=variant, overrides=overrides)
+        sources[f"{kind}.{name}"] = f"--set {text}"
+    try:
+        train_config = TrainConfig.from_dict(train)
+    except ValueError as err:
+        raise ValueError(located(str(err), sources, "train", f"{where}.train")) from None
+    return Resolved(model_overrides=model, train=train_config, seeds=seeds, profile=profile, dataset=dataset,
+                    variant=variant, overrides=overrides, sources=sources)
+
+
+_FIELD_ERROR = re.compile(r"^(?:TrainConfig|ModelConfig)\.(\w+) (.*)$", re.S)
+
+
+def located(message: str, sources: dict[str, str], section: str, default_where: str) -> str:
+    """Rewrite ``TrainConfig.lr must be ...`` as ``<where lr was set>: must be ...``.
+
+    Messages that do not name a field come back prefixed with ``default_where``.
+    """
+    match = _FIELD_ERROR.match(message)
+    if match is None:
+        return f"{default_where}: {message}"
+    name, rest = match.groups()
+    return f"{sources.get(f'{section}.{name}', f'{default_where}.{name} (default)')}: {rest}"
 
 
 def _any_key(section: Any) -> list[str]:

@@ -10,7 +10,9 @@ import numpy as np
 import pytest
 import torch
 
-from bpmult import checkpoint as ckpt
+from bpmult.atomic import atomic_write
+from bpmult.train import artifacts
+from bpmult.train import checkpoint as ckpt
 
 
 def _draws():
@@ -62,26 +64,57 @@ def test_load_checkpoint_errors(tmp_path):
     with pytest.raises(FileNotFoundError, match="nothing.pt"):
         ckpt.load_checkpoint(tmp_path / "nothing.pt")
     torch.save({"model": {}}, tmp_path / "foreign.pt")
-    with pytest.raises(ValueError, match="not a bpmult checkpoint"):
+    with pytest.raises(ValueError, match="foreign.pt: no digest file"):  # never verified: refused
         ckpt.load_checkpoint(tmp_path / "foreign.pt")
+    ckpt.save_verified(tmp_path / "verified.pt", {"model": {}})  # verified, but not of our format
+    with pytest.raises(ValueError, match="not a bpmult checkpoint"):
+        ckpt.load_checkpoint(tmp_path / "verified.pt")
+
+
+def test_a_flipped_byte_is_refused_naming_the_file(tmp_path):
+    model = torch.nn.Linear(3, 2)
+    path = ckpt.save_weights(tmp_path / "best.pt", model, epoch=1, metric=0.5, config={"a": 1})
+    assert ckpt.load_checkpoint(path)["epoch"] == 1
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    path.write_bytes(bytes(data))
+    with pytest.raises(ValueError, match=r"best.pt: corrupt"):
+        ckpt.load_checkpoint(path)
+
+
+def test_digest_file_accepts_old_or_new_bytes_during_a_rewrite(tmp_path):
+    # a kill between the digest update and the rename leaves the old checkpoint, which must still load
+    path = ckpt.save_verified(tmp_path / "c.pt", {"format": ckpt.CHECKPOINT_FORMAT, "v": 1})
+    old = ckpt.file_sha256(path)
+    (tmp_path / "c.pt.sha256").write_text(json.dumps({"sha256": ["f" * 64, old]}))
+    assert ckpt.load_checkpoint(path)["v"] == 1
+
+
+def test_random_and_empty_files_are_refused_with_their_path(tmp_path):
+    for name, data in [("empty.pt", b""), ("random.pt", bytes(range(256)) * 4)]:
+        path = tmp_path / name
+        path.write_bytes(data)
+        (tmp_path / f"{name}.sha256").write_text(json.dumps({"sha256": [ckpt.file_sha256(path)]}))
+        with pytest.raises(ValueError, match=f"{name}: cannot be read as a bpmult checkpoint"):
+            ckpt.load_checkpoint(path)
 
 
 def test_atomic_write_keeps_the_old_file_when_writing_fails(tmp_path):
     target = tmp_path / "metrics.json"
-    ckpt.atomic_write_json(target, {"a": 1})
+    artifacts.atomic_write_json(target, {"a": 1})
 
     def failing(handle):
         handle.write(b"{partial")
         raise RuntimeError("killed mid-write")
 
     with pytest.raises(RuntimeError, match="mid-write"):
-        ckpt.atomic_write(target, failing)
+        atomic_write(target, failing)
     assert json.loads(target.read_text()) == {"a": 1}
     assert [p.name for p in tmp_path.iterdir()] == ["metrics.json"]  # no temporary file left
 
 
 def test_json_is_strict_with_nan_as_null(tmp_path):
-    path = ckpt.atomic_write_json(tmp_path / "m.json", {"x": float("nan"), "y": np.float32(2.5), "z": (1, np.int64(2)),
+    path = artifacts.atomic_write_json(tmp_path / "m.json", {"x": float("nan"), "y": np.float32(2.5), "z": (1, np.int64(2)),
                                                          "w": float("inf")})
     text = path.read_text()
     assert "NaN" not in text and "Infinity" not in text
@@ -89,8 +122,8 @@ def test_json_is_strict_with_nan_as_null(tmp_path):
 
 
 def test_savez_refuses_object_arrays_and_reads_without_pickle(tmp_path):
-    ckpt.atomic_savez(tmp_path / "a.npz", {"ids": np.asarray(["a", "b"]), "x": np.zeros((2, 3), np.float32)})
+    artifacts.atomic_savez(tmp_path / "a.npz", {"ids": np.asarray(["a", "b"]), "x": np.zeros((2, 3), np.float32)})
     with np.load(tmp_path / "a.npz", allow_pickle=False) as archive:
         assert list(archive["ids"]) == ["a", "b"] and archive["x"].shape == (2, 3)
     with pytest.raises(ValueError, match="object"):
-        ckpt.atomic_savez(tmp_path / "b.npz", {"bad": np.asarray([{"a": 1}], dtype=object)})
+        artifacts.atomic_savez(tmp_path / "b.npz", {"bad": np.asarray([{"a": 1}], dtype=object)})

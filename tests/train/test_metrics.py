@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from bpmult import metrics as M
+from bpmult.train import metrics as M
 
 # 4 samples × 3 classes; predictions at 0.5: [1,0,1], [0,1,0], [1,0,0], [0,1,1]
 PROBS = np.array([[0.9, 0.2, 0.6], [0.4, 0.7, 0.1], [0.8, 0.3, 0.3], [0.1, 0.6, 0.7]])

@@ -1,0 +1,96 @@
+"""Where the pipeline keeps things, and which profile is active: the only module that knows.
+
+Everything is relative to the repository root (the folder with ``dvc.yaml``). A DVC experiment
+run in a temporary copy (``dvc exp run --temp`` / ``--queue``) has no git-ignored files, so the
+fetched downloads and the text cache are looked up in ``BPMULT_DATA_ROOT`` when it is set, else
+in the repository the copy was made from (``git``'s common dir), else here.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+from typing import Any
+
+from bpmult.paramsfile import load_params
+
+PARAMS = Path("params.yaml")
+MANUAL = Path("data/manual")        # hand-placed files (versioned by data.dvc)
+RAW = Path("data/raw")
+PREPARED = Path("data/prepared")
+RUNS = Path("runs")
+METRICS = Path("metrics")
+CURVES = Path("curves")
+REPORTS = Path("reports")
+
+
+def use_repo_root(start: str | Path | None = None) -> Path:
+    """Change to the repository root (the nearest folder up with ``dvc.yaml``) and return it.
+
+    The notebooks' default paths are relative to the root; Papermill already runs there, Jupyter
+    Lab starts a notebook's kernel in ``notebooks/``.
+    """
+    here = Path(start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        if (folder / "dvc.yaml").is_file():
+            os.chdir(folder)
+            return folder
+    raise FileNotFoundError(f"{here}: no dvc.yaml here or above; run the notebook inside the bpmult repository")
+
+
+def _main_checkout() -> Path | None:
+    """The checkout a DVC temporary experiment was copied from, or None (not a git worktree copy)."""
+    try:
+        out = subprocess.run(["git", "rev-parse", "--path-format=absolute", "--git-common-dir"], capture_output=True,
+                             text=True, check=True, timeout=10).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None
+    common = Path(out)
+    # DVC's temporary experiments live under <repo>/.dvc/tmp/exps/...; their common git dir is the repo's
+    return common.parent if common.name == ".git" else None
+
+
+def data_root() -> Path:
+    """The folder that holds ``data/downloads`` and ``.cache`` for this run (see the module notes)."""
+    env = os.environ.get("BPMULT_DATA_ROOT")
+    if env:
+        return Path(env)
+    here = Path.cwd().resolve()
+    if ".dvc" in here.parts and "exps" in here.parts:
+        main = _main_checkout()
+        if main is not None and main.resolve() != here:
+            return main
+    return Path(".")
+
+
+def downloads() -> Path:
+    """Fetched files persist here, outside DVC outputs (no re-download)."""
+    return data_root() / "data" / "downloads"
+
+
+def text_cache() -> Path:
+    """The content-addressed text-encoder cache (encoder id + text hash)."""
+    return data_root() / ".cache" / "text"
+
+
+def active_profile(params: dict[str, Any]) -> str:
+    """The name of the active profile; a one-line error when it has no section."""
+    profile = params.get("profile")
+    if not isinstance(profile, str) or not isinstance(params.get(profile), dict):
+        valid = [k for k, v in params.items() if isinstance(v, dict) and "seeds" in v]
+        raise ValueError(f"params.yaml: profile {profile!r} has no section; valid profiles: {valid}")
+    return profile
+
+
+def is_synthetic(section: dict[str, Any]) -> bool:
+    """Whether a profile's numbers come from synthetic data: ``data.synthetic``, else ``source: synth``."""
+    data = section.get("data") or {}
+    return bool(data.get("synthetic", data.get("source", "fetch") == "synth"))
+
+
+def profile_settings(params_path: str | Path = PARAMS) -> tuple[dict[str, Any], str, dict[str, Any]]:
+    """(params, active profile name, that profile's section)."""
+    params = load_params(params_path)
+    profile = active_profile(params)
+    return params, profile, params[profile]
