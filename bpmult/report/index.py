@@ -78,7 +78,8 @@ def _run_links(reports: Path, runs: Path) -> str:
         if selection:
             mean, std, n = summary_stat(summary, selection)
             if mean is not None:
-                stat = f" — test {html.escape(names.metric_name(selection))} {mean:.1f} ± {std:.1f} (n={n})"
+                spread = f" ± {std:.1f}" if n >= 2 else ""
+                stat = f" — test {html.escape(names.metric_name(selection))} {mean:.1f}{spread} (n={n})"
         items.append(f'<li><a href="train/{html.escape(page_path.name)}">{label}</a>{stat}</li>')
     return "<ul>" + "".join(items) + "</ul>" if items else "<p>No training page found.</p>"
 

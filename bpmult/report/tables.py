@@ -179,7 +179,8 @@ def _cell(row: dict[str, Any], c: Cell) -> str:
         return f'<td><span class="paper">{_fmt(c.paper, c.paper_std)}</span></td>'
     if row["source"] == "prior":
         return f'<td><b>{_fmt(c.ours, None)}</b></td>'
-    ours = "no run" if c.ours is None else _fmt(c.ours, c.ours_std)
+    # one seed has no spread: no "± 0.0"
+    ours = "no run" if c.ours is None else _fmt(c.ours, c.ours_std if c.n >= 2 else None)
     diff = "" if c.diff is None else f'<br><span class="diff">Δ {c.diff:+.1f}</span>'
     return (f'<td class="{c.agreement}"><b>{ours}</b><br><span class="paper">{_fmt(c.paper, c.paper_std)}</span>'
             f"{diff}</td>")

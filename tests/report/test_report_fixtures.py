@@ -43,6 +43,8 @@ def test_tables_json_and_html_from_fixture_runs(tree):
     assert rows[("bpmult", "TVAP")]["cells"]["ap_micro"].agreement == "within"
     assert rows[("mult_gmu", "TVAP")]["cells"]["ap_micro"].agreement == "beyond"
     assert rows[("mult", "TVAP")]["cells"]["ap_micro"].agreement == "unknown"  # no run
+    table2 = result.html("table2_moviescope_ablations")
+    assert "<b>30.0</b>" in table2 and "30.0 <small>±0.0" not in table2  # one seed: no spread shown
     out = result.html("table1_moviescope")
     # paper names as labels, code names only as the run folder
     assert ">MuLT-GMU <small>" in out and ">AP-micro<" in out and ">ap_micro<" not in out
