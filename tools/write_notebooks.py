@@ -115,9 +115,9 @@ NOTEBOOKS = {
                           "The activation of an input is its mean z over the w units, then averaged over the test "
                           "samples. `Par` is the parallel branch H_P, `Poster` the poster vector."),
         new_code_cell('mean_z = analysis.gate_activation(run.gates["final"])["mean_z"]\n'
-                      'dict(zip(map(names.input_name, run.final_inputs), mean_z.mean(axis=0).round(3)))'),
+                      'dict(zip(map(names.input_name, run.final_inputs), mean_z.mean(axis=0).round(3).tolist()))'),
         *[c for spec in FIGURES
-          for c in (new_markdown_cell(f"## {spec.paper_figure}: {spec.file.replace('_', ' ')}"),
+          for c in (new_markdown_cell(f"## {spec.paper_figure.capitalize()}: {spec.title}"),
                     new_code_cell(f'figs.show("{spec.file}")'))],
     ],
 }

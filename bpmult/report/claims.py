@@ -84,7 +84,8 @@ def paper_claims() -> list[Claim]:
                              f"§4.5 (the parallel part helps not to over-fit); Table {table[5]}",
                              mod_b=mods, mod_w=mods, group=group,
                              what=f"the parallel branch helps: BPMuLT beats BPMuLT-no-parallel on "
-                                  f"{names.dataset_name(dataset)} {names.metric_name(('avg_' if group else '') + metric)}"))
+                                  f"{names.dataset_name(dataset)} "
+                                  f"{names.metric_name(('avg_' if group else '') + metric)}"))
     # every Table 2 ablation "hurts" (Table 2's caption: "all outperformed ablation experiments")
     for row in load_paper_results()[t2]["rows"]:
         if row["model"] in ("bpmult", "bpmult_no_parallel"):

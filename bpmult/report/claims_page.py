@@ -43,7 +43,8 @@ def verdict_rows(results: list[dict[str, Any]]) -> str:
     return "".join(rows)
 
 
-VERDICT_HEAD = ("<tr><th>claim, as a testable statement <span class='note'>(where the paper makes it · our runs)</span>"
+VERDICT_HEAD = ("<tr><th>claim, as a testable statement "
+                "<span class='note'>(where the paper makes it · our runs)</span>"
                 "</th><th>paper Δ</th>"
                 "<th>ours: mean (n) vs mean (n)</th><th>our Δ</th><th>95 % CI of Δ</th><th>verdict</th></tr>")
 

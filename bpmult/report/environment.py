@@ -14,7 +14,8 @@ def environment() -> dict[str, str]:
     import sklearn
     import torch
 
-    device = torch.cuda.get_device_name(0) if torch.cuda.is_available() else f"CPU ({platform.processor() or platform.machine()})"
+    cpu = f"CPU ({platform.processor() or platform.machine()})"
+    device = torch.cuda.get_device_name(0) if torch.cuda.is_available() else cpu
     return {"python": platform.python_version(), "platform": platform.platform(), "torch": torch.__version__,
             "numpy": numpy.__version__, "scikit-learn": sklearn.__version__, "bpmult": bpmult.__version__,
             "device": device, "cpu threads": str(torch.get_num_threads())}

@@ -37,6 +37,7 @@ class FigureSpec:
         runs: the Moviescope variants whose runs it reads, in panel order.
         kind: which drawing function (a key of ``_DRAW``).
         options: that function's keyword arguments, as (name, value) pairs.
+        title: a heading in the paper's words (the notebook's section title).
     """
 
     file: str
@@ -45,11 +46,13 @@ class FigureSpec:
     runs: tuple[str, ...]
     kind: str
     options: tuple[tuple[str, Any], ...] = ()
+    title: str = ""
 
 
 def _tsne(file: str, paper_figure: str, token: str, what: str) -> FigureSpec:
     return FigureSpec(file, paper_figure, f"Reproduces paper {paper_figure}: t-SNE of {what} on the test set, "
-                      + _SILHOUETTE, ("bpmult",), "tsne", (("token", token), ("title", f"BPMuLT: {what}")))
+                      + _SILHOUETTE, ("bpmult",), "tsne", (("token", token), ("title", f"BPMuLT: {what}")),
+                      title=f"t-SNE of {what.split(' z_')[0]}")
 
 
 FIGURES: tuple[FigureSpec, ...] = (
@@ -57,25 +60,27 @@ FIGURES: tuple[FigureSpec, ...] = (
                "Reproduces paper Fig. 12: final-GMU activation per input on the Moviescope test set, MuLT-GMU "
                "(left) beside BPMuLT (right). Bars: mean gate value z per input, averaged over test samples "
                "(error bars: std over samples). Par is BPMuLT's parallel branch H_P (eq. 23), Poster the poster "
-               "vector.", ("mult_gmu", "bpmult"), "final_gmu", (("titles", ("MuLT-GMU", "BPMuLT")),)),
+               "vector.", ("mult_gmu", "bpmult"), "final_gmu", (("titles", ("MuLT-GMU", "BPMuLT")),),
+               title="final-GMU activation per input, MuLT-GMU and BPMuLT"),
     FigureSpec("gate_activation_per_genre_mult_gmu", "Fig. 13",
                "Reproduces paper Fig. 13: MuLT-GMU final-GMU activation per genre. Per genre, the share of gate "
                "units with z > 0.5 of each input, averaged over the genre's test movies, then divided by the sum "
                "over inputs so each bar sums to 1 (each input's share of the activation).",
-               ("mult_gmu",), "per_genre", (("title", "MuLT-GMU"),)),
+               ("mult_gmu",), "per_genre", (("title", "MuLT-GMU"),), title="MuLT-GMU final-GMU activation per genre"),
     FigureSpec("gate_activation_per_genre_bpmult", "Fig. 14",
                "Reproduces paper Fig. 14: BPMuLT final-GMU activation per genre, as Fig. 13 (shares of units with "
                "z > 0.5, normalised to sum 1 per genre). Par is the parallel branch H_P.",
-               ("bpmult",), "per_genre", (("title", "BPMuLT"),)),
+               ("bpmult",), "per_genre", (("title", "BPMuLT"),), title="BPMuLT final-GMU activation per genre"),
     FigureSpec("gate_activation_all_transformers", "Fig. 8",
                "Reproduces paper Fig. 8: final-GMU activation per input of the all-transformers ablation "
                "(12 CT tokens + poster); mean gate value z, error bars: std over test samples.",
-               ("bpmult_all_transformers",), "final_gmu", (("titles", ("BPMuLT-all-transformers",)),)),
+               ("bpmult_all_transformers",), "final_gmu", (("titles", ("BPMuLT-all-transformers",)),),
+               title="final-GMU activation of BPMuLT-all-transformers"),
     FigureSpec("fgmu_activation_boxplots", "Fig. 16",
                "Reproduces paper Fig. 16: per test sample, the mean weight each middle FGMU (row 1) and top FGMU "
                "(row 2) gives its two inputs (z for the first, 1 − z for the second, eq. 12), per target modality "
                "L, V, A (columns). The y axis is zoomed to the data around 0.5 (dashed).",
-               ("bpmult",), "fgmu"),
+               ("bpmult",), "fgmu", title="middle and top FGMU activations of BPMuLT"),
     _tsne("tsne_final_gmu_text", "Fig. 15", "gmu_part_L", "the final GMU's text part z_L ⊙ tanh(W_L H'_L)"),
     _tsne("tsne_ct_A_to_V", "Fig. 18", "A->V", "the crossmodal transformer output A->V"),
     _tsne("tsne_ct_A_to_V_to_L", "Fig. 19", "(A->V)->L", "the crossmodal transformer output (A->V)->L"),

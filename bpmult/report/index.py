@@ -60,7 +60,8 @@ def claims_summary_html(claims: list[dict[str, Any]] | None) -> str:
                                                                    "no run")}
     return ("<p>" + ", ".join(f"<b>{n}</b> {v}" for v, n in counts.items())
             + f" of {len(claims)} claims; method and details on <a href='claims.html'>the claims page</a>.</p>"
-            f"<details open><summary>all verdicts</summary><div class='wide'><table class='claims'><thead>{VERDICT_HEAD}"
+            "<details open><summary>all verdicts</summary><div class='wide'><table class='claims'>"
+            f"<thead>{VERDICT_HEAD}"
             f"</thead><tbody>{verdict_rows(claims)}</tbody></table></div></details>")
 
 

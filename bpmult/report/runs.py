@@ -38,7 +38,8 @@ def read_summary(run_dir: Path) -> dict[str, Any] | None:
     return None
 
 
-def summary_stat(summary: dict[str, Any] | None, key: str, split: str = "test") -> tuple[float | None, float | None, int]:
+def summary_stat(summary: dict[str, Any] | None, key: str,
+                 split: str = "test") -> tuple[float | None, float | None, int]:
     """(mean, std, n seeds) of a metric in a run summary; (None, None, 0) when absent."""
     if summary is None:
         return None, None, 0
