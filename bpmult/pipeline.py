@@ -2,17 +2,30 @@
 data and train stages live in :mod:`bpmult.stages`.
 
 Each reads the active profile from ``params.yaml`` and passes explicit arguments (paths, profile
-name, synthetic flag, seeds) to :mod:`bpmult.report`, which never reads params itself.
+name, synthetic flag, seeds) to :mod:`bpmult.report`, which never reads params itself. Imports are
+all at the top, so the stages' dependency probe (tests/stages/test_stage_deps.py) sees them; the
+diagrams build models, so the report stages depend on the model code too (cheap reruns).
 """
 
 from __future__ import annotations
 
+import argparse
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
+import torch
+
+from bpmult.errors import debug_requested, report_errors
+from bpmult.experiment import from_manifest
 from bpmult.paramsfile import load_params
+from bpmult.report.claims_page import write_claims
+from bpmult.report.diagrams import SHOWN_VARIANTS, diagrams_html, example_batch
+from bpmult.report.gallery import FigureBook
+from bpmult.report.index import write_index
 from bpmult.report.pages import profile_statement
+from bpmult.report.tables import write_tables
 from bpmult.stages.paths import active_profile, is_synthetic, use_repo_root  # noqa: F401 (notebooks call it)
 
 
@@ -23,16 +36,12 @@ def banner(params: dict[str, Any]) -> str:
 
 def tables_stage(*, runs_dir: str, prepared_dir: str, params_path: str, tables_json_path: str):
     """Compare every paper table with our runs; write the comparison as JSON for ``dvc metrics``."""
-    from bpmult.report.tables import write_tables  # deferred: one stage's modules per stage (dvc.yaml deps)
-
     return write_tables(runs_dir=Path(runs_dir), prepared_dir=Path(prepared_dir),
                         tables_json_path=Path(tables_json_path), banner_html=banner(load_params(params_path)))
 
 
 def figures_stage(*, runs_dir: str, prepared_dir: str, figures_dir: str, params_path: str):
     """The figures notebook's :class:`bpmult.report.gallery.FigureBook` under the active profile."""
-    from bpmult.report.gallery import FigureBook  # deferred: one stage's modules per stage (dvc.yaml deps)
-
     params = load_params(params_path)
     profile = active_profile(params)
     return FigureBook(runs_dir=runs_dir, prepared_dir=prepared_dir, figures_dir=figures_dir, profile=profile,
@@ -45,11 +54,6 @@ def diagram_models(prepared_dir: Path, params: dict[str, Any]) -> dict[str, tupl
     Moviescope at its prepared dimensions under the active profile (TVAP setting); empty when
     Moviescope is not prepared.
     """
-    import torch
-
-    from bpmult.experiment import from_manifest  # deferred: torch and the models, for the report stage only
-    from bpmult.report.diagrams import SHOWN_VARIANTS, example_batch  # deferred: torch, report stage only
-
     manifest_path = Path(prepared_dir) / "moviescope" / "manifest.json"
     if not manifest_path.is_file():
         return {}
@@ -66,10 +70,6 @@ def diagram_models(prepared_dir: Path, params: dict[str, Any]) -> dict[str, tupl
 def report_stage(*, reports_dir: str | Path, prepared_dir: str | Path, runs_dir: str | Path,
                  params_path: str | Path = "params.yaml", claims_json_path: str | Path = "metrics/claims.json") -> Path:
     """Write ``reports/claims.html``, ``metrics/claims.json`` and ``reports/index.html``."""
-    from bpmult.report.claims_page import write_claims  # deferred: one stage's modules per stage (dvc.yaml deps)
-    from bpmult.report.diagrams import diagrams_html  # deferred: torch, report stage only
-    from bpmult.report.index import write_index  # deferred: one stage's modules per stage (dvc.yaml deps)
-
     params = load_params(params_path)
     profile = active_profile(params)
     synthetic, seeds = is_synthetic(params[profile]), list(params[profile]["seeds"])
@@ -78,3 +78,29 @@ def report_stage(*, reports_dir: str | Path, prepared_dir: str | Path, runs_dir:
     return write_index(reports_dir=Path(reports_dir), prepared_dir=Path(prepared_dir), runs_dir=Path(runs_dir),
                        profile=profile, synthetic=synthetic, seeds=seeds,
                        diagrams_html=diagrams_html(diagram_models(Path(prepared_dir), params)), claims=claims)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m bpmult.pipeline --reports ... --runs ...``: the report stage as ``dvc.yaml`` runs it
+    (the same as ``bpmult report``, with every module it needs imported up front)."""
+    argv = sys.argv[1:] if argv is None else argv
+    parser = argparse.ArgumentParser(prog="bpmult report", description="write reports/index.html and the claims "
+                                                                       "check (reports/claims.html, claims JSON)")
+    parser.add_argument("--reports", default="reports", help="the reports folder")
+    parser.add_argument("--prepared", default="data/prepared", help="the prepared-data folder")
+    parser.add_argument("--runs", default="runs", help="the runs folder, or a folder of <run>.json summaries")
+    parser.add_argument("--params", default="params.yaml", help="params file")
+    parser.add_argument("--claims", default="metrics/claims.json", help="the claims JSON to write")
+    args = parser.parse_args([a for a in argv if a != "--debug"])
+
+    def run() -> int:
+        report_stage(reports_dir=args.reports, prepared_dir=args.prepared, runs_dir=args.runs,
+                     params_path=args.params, claims_json_path=args.claims)
+        print(f"wrote {Path(args.reports) / 'index.html'}, {Path(args.reports) / 'claims.html'} and {args.claims}")
+        return 0
+
+    return report_errors("bpmult report", run, debug=debug_requested(argv))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
+from bpmult.train.metrics import compute_metrics
+
 
 
 def prior_probabilities(train_labels: np.ndarray, n_test: int, task: str) -> np.ndarray:
@@ -35,7 +37,6 @@ def prior_probabilities(train_labels: np.ndarray, n_test: int, task: str) -> np.
 
 def prior_metrics(prepared_dir: str | Path, split: str = "test") -> dict[str, float]:
     """The dataset's metrics (``bpmult.train.metrics``) of the label prior on ``split``."""
-    from bpmult.train.metrics import compute_metrics  # deferred: bpmult.train imports torch; needed with data only
 
     prepared_dir = Path(prepared_dir)
     manifest = json.loads((prepared_dir / "manifest.json").read_text())

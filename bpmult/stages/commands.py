@@ -6,12 +6,13 @@ import argparse
 import sys
 from pathlib import Path
 
-from bpmult import pipeline
 from bpmult.errors import debug_requested, report_errors
 from bpmult.stages.data import run_stage
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
+    from bpmult import pipeline  # deferred: keeps the report's modules (torch, models) out of the data stages
+
     pipeline.report_stage(reports_dir=Path(args.reports), prepared_dir=Path(args.prepared), runs_dir=Path(args.runs),
                           params_path=args.params, claims_json_path=Path(args.claims))
     print(f"wrote {Path(args.reports) / 'index.html'}, {Path(args.reports) / 'claims.html'} and {args.claims}")
