@@ -1,158 +1,106 @@
-"""The report stages (tables, figures) as functions the notebooks call; data and train stages
-live in :mod:`bpmult.stages`."""
+"""The report stages (tables, figures, report) as functions the notebooks and ``bpmult report`` call;
+data and train stages live in :mod:`bpmult.stages`.
+
+Each reads the active profile from ``params.yaml`` and passes explicit arguments (paths, profile
+name, synthetic flag, seeds) to :mod:`bpmult.report`, which never reads params itself. Imports are
+all at the top, so the stages' dependency probe (tests/stages/test_stage_deps.py) sees them; the
+diagrams build models, so the report stages depend on the model code too (cheap reruns).
+"""
 
 from __future__ import annotations
 
-import html
+import argparse
 import json
-from dataclasses import dataclass
+import sys
 from pathlib import Path
 from typing import Any
 
-from bpmult import report
+import torch
+
+from bpmult.errors import debug_requested, report_errors
+from bpmult.experiment import from_manifest
 from bpmult.paramsfile import load_params
+from bpmult.report.claims_page import write_claims
+from bpmult.report.diagrams import SHOWN_VARIANTS, diagrams_html, example_batch
+from bpmult.report.gallery import FigureBook
+from bpmult.report.index import write_index
+from bpmult.report.pages import profile_statement
+from bpmult.report.tables import write_tables
 from bpmult.stages.paths import active_profile, is_synthetic, use_repo_root  # noqa: F401 (notebooks call it)
 
 
 def banner(params: dict[str, Any]) -> str:
     profile = active_profile(params)
-    return report.profile_statement(profile, is_synthetic(params[profile]), list(params[profile]["seeds"]))
+    return profile_statement(profile, is_synthetic(params[profile]), list(params[profile]["seeds"]))
 
 
-# ----------------------------------------------------------------------------- tables
-
-
-@dataclass
-class TablesResult:
-    runs_dir: Path
-    prepared_dir: Path
-    banner_html: str
-
-    def html(self, key: str) -> str:
-        table = report.load_paper_results()[key]
-        return (f"<h3>{html.escape(table['title'])}</h3>"
-                + report.table_html(table, report.compare_table(table, self.runs_dir, self.prepared_dir)))
-
-
-def tables_stage(*, runs_dir: str, prepared_dir: str, params_path: str, tables_json_path: str) -> TablesResult:
+def tables_stage(*, runs_dir: str, prepared_dir: str, params_path: str, tables_json_path: str):
     """Compare every paper table with our runs; write the comparison as JSON for ``dvc metrics``."""
+    return write_tables(runs_dir=Path(runs_dir), prepared_dir=Path(prepared_dir),
+                        tables_json_path=Path(tables_json_path), banner_html=banner(load_params(params_path)))
+
+
+def figures_stage(*, runs_dir: str, prepared_dir: str, figures_dir: str, params_path: str):
+    """The figures notebook's :class:`bpmult.report.gallery.FigureBook` under the active profile."""
     params = load_params(params_path)
-    data = report.tables_json(Path(runs_dir), Path(prepared_dir))
-    report.write_text_atomic(Path(tables_json_path), json.dumps(_flat_tables(data), indent=2, sort_keys=True))
-    return TablesResult(Path(runs_dir), Path(prepared_dir), banner(params))
+    profile = active_profile(params)
+    return FigureBook(runs_dir=runs_dir, prepared_dir=prepared_dir, figures_dir=figures_dir, profile=profile,
+                      synthetic=is_synthetic(params[profile]), seeds=list(params[profile]["seeds"]))
 
 
-def _flat_tables(data: dict[str, Any]) -> dict[str, Any]:
-    """Our measured cells only, keyed table/run/metric (what ``dvc metrics show`` lists)."""
-    flat: dict[str, Any] = {}
-    for table, rows in data.items():
-        for row in rows:
-            if row["source"] not in ("ours", "prior"):
-                continue
-            name = row["run"] or "label_prior"
-            for key, cell in row["cells"].items():
-                if cell["ours"] is not None:
-                    flat.setdefault(table, {}).setdefault(name, {})[key] = round(cell["ours"], 3)
-    return flat
+def diagram_models(prepared_dir: Path, params: dict[str, Any]) -> dict[str, tuple[Any, dict[str, Any]]]:
+    """The models the diagrams show, built as training builds them, each with an example batch.
+
+    Moviescope at its prepared dimensions under the active profile (TVAP setting); empty when
+    Moviescope is not prepared.
+    """
+    manifest_path = Path(prepared_dir) / "moviescope" / "manifest.json"
+    if not manifest_path.is_file():
+        return {}
+    manifest = json.loads(manifest_path.read_text())
+    profile = active_profile(params)
+    batch = example_batch(manifest)
+    models = {}
+    for variant in SHOWN_VARIANTS:
+        torch.manual_seed(0)
+        models[variant] = (from_manifest(manifest, "moviescope", variant, params, profile).build_model(), batch)
+    return models
 
 
-# ----------------------------------------------------------------------------- figures
+def report_stage(*, reports_dir: str | Path, prepared_dir: str | Path, runs_dir: str | Path,
+                 params_path: str | Path = "params.yaml", claims_json_path: str | Path = "metrics/claims.json") -> Path:
+    """Write ``reports/claims.html``, ``metrics/claims.json`` and ``reports/index.html``."""
+    params = load_params(params_path)
+    profile = active_profile(params)
+    synthetic, seeds = is_synthetic(params[profile]), list(params[profile]["seeds"])
+    claims = write_claims(runs_dir=Path(runs_dir), html_path=Path(reports_dir) / "claims.html",
+                          json_path=Path(claims_json_path), profile=profile, synthetic=synthetic, seeds=seeds)
+    return write_index(reports_dir=Path(reports_dir), prepared_dir=Path(prepared_dir), runs_dir=Path(runs_dir),
+                       profile=profile, synthetic=synthetic, seeds=seeds,
+                       diagrams_html=diagrams_html(diagram_models(Path(prepared_dir), params)), claims=claims)
 
 
-class FigureStage:
-    """Draws every analysis figure of the report from the Moviescope runs."""
+def main(argv: list[str] | None = None) -> int:
+    """``python -m bpmult.pipeline --reports ... --runs ...``: the report stage as ``dvc.yaml`` runs it
+    (the same as ``bpmult report``, with every module it needs imported up front)."""
+    argv = sys.argv[1:] if argv is None else argv
+    parser = argparse.ArgumentParser(prog="bpmult report", description="write reports/index.html and the claims "
+                                                                       "check (reports/claims.html, claims JSON)")
+    parser.add_argument("--reports", default="reports", help="the reports folder")
+    parser.add_argument("--prepared", default="data/prepared", help="the prepared-data folder")
+    parser.add_argument("--runs", default="runs", help="the runs folder, or a folder of <run>.json summaries")
+    parser.add_argument("--params", default="params.yaml", help="params file")
+    parser.add_argument("--claims", default="metrics/claims.json", help="the claims JSON to write")
+    args = parser.parse_args([a for a in argv if a != "--debug"])
 
-    def __init__(self, *, runs_dir: str, prepared_dir: str, figures_dir: str, params_path: str):
-        self.runs = Path(runs_dir)
-        self.prepared = Path(prepared_dir) / "moviescope"
-        self.out = Path(figures_dir)
-        self.params = load_params(params_path)
-        self.banner_html = banner(self.params)
-        self.index: list[dict[str, Any]] = []
-        self._cache: dict[str, Any] = {}
+    def run() -> int:
+        report_stage(reports_dir=args.reports, prepared_dir=args.prepared, runs_dir=args.runs,
+                     params_path=args.params, claims_json_path=args.claims)
+        print(f"wrote {Path(args.reports) / 'index.html'}, {Path(args.reports) / 'claims.html'} and {args.claims}")
+        return 0
 
-    def _run(self, variant: str):
-        from bpmult import figures
-
-        if variant not in self._cache:
-            self._cache[variant] = figures.load(self.runs / report.run_name("moviescope", variant), self.prepared)
-        return self._cache[variant]
-
-    def build(self, name: str) -> list:
-        from bpmult import figures as F
-
-        act = F.ACTIVATION_LABELS
-        if name == "gate_activation_per_modality":
-            fig = F.final_gmu_activation({"MuLT-GMU": self._run("mult_gmu"), "BPMuLT": self._run("bpmult")})
-            return [F.named(fig, name, f"Reproduces paper Fig. 12: final-GMU activation per input on the "
-                                       f"Moviescope test set, MuLT-GMU (left) beside BPMuLT (right). Bars: "
-                                       f"{act['mean_z']} per input, averaged over test samples (error bars: std "
-                                       f"over samples).")]
-        if name == "gate_activation_per_genre_mult_gmu":
-            fig = F.activation_per_label(self._run("mult_gmu"), "MuLT-GMU")
-            return [F.named(fig, name, f"Reproduces paper Fig. 13: MuLT-GMU final-GMU activation per genre "
-                                       f"({act['share_above']}, averaged over the test movies of each genre).")]
-        if name == "gate_activation_per_genre_bpmult":
-            fig = F.activation_per_label(self._run("bpmult"), "BPMuLT")
-            return [F.named(fig, name, f"Reproduces paper Fig. 14: BPMuLT final-GMU activation per genre "
-                                       f"({act['share_above']}, averaged over the test movies of each genre).")]
-        if name == "gate_activation_all_transformers":
-            fig = F.final_gmu_activation({"BPMuLT-all-transformers": self._run("bpmult_all_transformers")})
-            return [F.named(fig, name, f"Reproduces paper Fig. 8: final-GMU activation per input of the "
-                                       f"all-transformers ablation (12 CT tokens + poster); {act['mean_z']}.")]
-        if name == "fgmu_activation_boxplots":
-            fig = F.fgmu_activation(self._run("bpmult"))
-            return [F.named(fig, name, "Reproduces paper Fig. 16: per test sample, the mean weight each "
-                                       "middle FGMU (row 1) and top FGMU (row 2) gives its two inputs (z for the "
-                                       "first, 1 − z for the second), per target modality L, V, A (columns).")]
-        if name == "tsne_final_gmu_text":
-            fig = F.tsne_of(self._run("bpmult"), "gmu_part_L", "BPMuLT final GMU, text part")
-            return [F.named(fig, name, "Reproduces paper Fig. 15: t-SNE of the final GMU's text-part output "
-                                       "z_L ⊙ tanh(W_L H'_L) on the test set, each movie coloured by its rarest "
-                                       "genre (the data are multi-label); silhouette score in the title.")]
-        if name == "tsne_ct_tokens":
-            out = []
-            for token, paper_fig in [("A->V", "18"), ("(A->V)->L", "19"), ("V->A", "20"), ("(V->A)->L", "21")]:
-                stem = "tsne_ct_" + token.replace("(", "").replace(")", "").replace("->", "_to_")
-                fig = F.tsne_of(self._run("bpmult"), token, f"BPMuLT CT output {token}")
-                out.append(F.named(fig, stem, f"Reproduces paper Fig. {paper_fig}: t-SNE of the crossmodal "
-                                              f"transformer output {token} (its token) on the test set, coloured by "
-                                              f"rarest genre; silhouette score in the title."))
-            return out
-        if name == "tsne_final_gmu_other_modalities":
-            out = []
-            run = self._run("bpmult")
-            for part, label in [("gmu_part_V", "video"), ("gmu_part_A", "audio"), ("gmu_part_poster", "poster")]:
-                fig = F.tsne_of(run, part, f"BPMuLT final GMU, {label} part")
-                out.append(F.named(fig, f"tsne_final_gmu_{label}", f"Reproduces the paper's appendix t-SNE "
-                                                                   f"figures: the final GMU's {label}-part output on "
-                                                                   f"the test set, coloured by rarest genre."))
-            return out
-        raise KeyError(f"unknown figure '{name}'")
-
-    def show(self, name: str) -> None:
-        """Build, save and display one figure (or group) with its caption and numbers."""
-        import matplotlib.pyplot as plt
-        from IPython.display import HTML, Image, display
-
-        for fig in self.build(name):
-            path = fig.save(self.out)
-            self.index.append({"name": fig.name, "file": path.name, "caption": fig.caption, "numbers": fig.numbers})
-            self._write_index()
-            plt.close(fig.figure)
-            display(Image(filename=str(path)))
-            display(HTML(f"<p><i>{html.escape(fig.caption)}</i></p>"
-                         f"<details><summary>the numbers behind the figure</summary>{_numbers_table(fig.numbers)}"
-                         "</details>"))
-
-    def _write_index(self) -> None:
-        report.write_text_atomic(self.out / "index.json", json.dumps(self.index, indent=2))
+    return report_errors("bpmult report", run, debug=debug_requested(argv))
 
 
-def _numbers_table(numbers: dict[str, Any]) -> str:
-    """A figure's numbers as an HTML table: rows = groups (model, genre, gate), columns = inputs."""
-    import pandas as pd
-
-    nested = all(isinstance(v, dict) for v in numbers.values())
-    frame = pd.DataFrame(numbers).T if nested else pd.DataFrame([numbers])
-    return frame.to_html(float_format=lambda x: f"{x:.3f}", na_rep="—")
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,9 +1,14 @@
-"""Writes notebooks/*.ipynb (thin, parameterised, no outputs). Run after editing the cells here."""
+"""Writes notebooks/*.ipynb (thin, parameterised, no outputs). Run after editing the cells here:
+
+    PYTHONPATH=$PWD python tools/write_notebooks.py
+"""
 
 from pathlib import Path
 
 import nbformat
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+
+from bpmult.report.figures import FIGURES  # the one list of figures: one notebook section each
 
 NOTEBOOKS = {
     "train": [
@@ -54,18 +59,33 @@ NOTEBOOKS = {
     ],
     "tables": [
         new_markdown_cell("# Tables 1–6 of the paper beside our runs\n\n"
-                          "Per cell: the paper's value, ours as mean ± std over seeds with the seed count, and "
-                          "the difference (ours − paper, in points). Cited rows are other publications' "
-                          "numbers as the paper quotes them; they are not rerun. The notes list known defects "
-                          "of the printed tables."),
+                          "Per cell: ours as mean ± std over seeds, the paper's value, and the difference "
+                          "(ours − paper, in points), coloured by whether the paper's value lies within our ±2σ. "
+                          "Cited rows are other publications' numbers as the paper quotes them; they are not "
+                          "rerun. The notes list known defects of the printed tables."),
         new_code_cell('runs_dir = "runs"\nprepared_dir = "data/prepared"\nparams_path = "params.yaml"\n'
                       'tables_json_path = "build/lab/tables.json"',
                       metadata={"tags": ["parameters"]}),
-        new_code_cell("from IPython.display import HTML, display\n\nfrom bpmult import pipeline\n\n"
+        new_markdown_cell("Compare every table and write our cells to `tables_json_path` (what `dvc metrics show` "
+                          "lists); the banner says which profile, data and seeds produced the numbers."),
+        new_code_cell("from pathlib import Path\n\nfrom IPython.display import HTML, display\n\n"
+                      "from bpmult import pipeline\nfrom bpmult.report import runs\n\n"
                       "pipeline.use_repo_root()  # paths are relative to the repository (Lab starts in notebooks/)\n"
                       "tables = pipeline.tables_stage(runs_dir=runs_dir, prepared_dir=prepared_dir,\n"
                       "                               params_path=params_path, tables_json_path=tables_json_path)\n"
                       "display(HTML(tables.banner_html))"),
+        new_markdown_cell("## Where one number comes from\n\n"
+                          "Each training run writes one `metrics.json` per seed and a `summary.json` with the mean, "
+                          "the sample std and n over seeds. Here: BPMuLT's test AP-micro on Moviescope, per seed "
+                          "(None when the run folder is absent), then as summarised."),
+        new_code_cell('run = Path(runs_dir) / runs.run_name("moviescope", "bpmult")\n'
+                      '{"per seed": runs.seed_values(run, "ap_micro"),\n'
+                      ' "summary": (runs.read_summary(run) or {}).get("test", {}).get("ap_micro")}'),
+        new_markdown_cell("## The comparison behind a table\n\n"
+                          "The same number beside the paper's printed one: per row and column, ours, the paper's "
+                          "value, Δ = ours − paper, and whether the paper's value is within our ±2σ "
+                          "(`unknown` with fewer than 2 seeds). The tables below render these rows."),
+        new_code_cell('tables.frame("table1_moviescope").round(2).head(12)'),
         *[c for key, title in [("table1_moviescope", "Table 1"), ("table2_moviescope_ablations", "Table 2"),
                                ("table3_mmimdb", "Table 3"), ("table4_iemocap_aligned", "Table 4"),
                                ("table5_iemocap_unaligned", "Table 5"), ("table6_mosei", "Table 6")]
@@ -79,16 +99,26 @@ NOTEBOOKS = {
         new_code_cell('runs_dir = "runs"\nprepared_dir = "data/prepared"\nfigures_dir = "build/lab/figures"\n'
                       'params_path = "params.yaml"',
                       metadata={"tags": ["parameters"]}),
-        new_code_cell("from IPython.display import HTML, display\n\nfrom bpmult import pipeline\n\n"
+        new_markdown_cell("Set up the figure book: it reads the Moviescope runs under `runs_dir` and saves each "
+                          "figure (stamped as synthetic on a synthetic profile) under `figures_dir`."),
+        new_code_cell("from IPython.display import HTML, display\n\n"
+                      "from bpmult import pipeline\nfrom bpmult.report import analysis, names\n\n"
                       "pipeline.use_repo_root()  # paths are relative to the repository (Lab starts in notebooks/)\n"
-                      "figs = pipeline.FigureStage(runs_dir=runs_dir, prepared_dir=prepared_dir,\n"
-                      "                            figures_dir=figures_dir, params_path=params_path)\n"
+                      "figs = pipeline.figures_stage(runs_dir=runs_dir, prepared_dir=prepared_dir,\n"
+                      "                              figures_dir=figures_dir, params_path=params_path)\n"
                       "display(HTML(figs.banner_html))"),
-        *[c for name in ["gate_activation_per_modality", "gate_activation_per_genre_mult_gmu",
-                         "gate_activation_per_genre_bpmult", "gate_activation_all_transformers",
-                         "fgmu_activation_boxplots", "tsne_final_gmu_text", "tsne_ct_tokens",
-                         "tsne_final_gmu_other_modalities"]
-          for c in (new_markdown_cell(f"## {name.replace('_', ' ')}"), new_code_cell(f'figs.show("{name}")'))],
+        new_markdown_cell("## What a run saved\n\n"
+                          "BPMuLT's gates on the test set, batch first: `final` is the final GMU's z, "
+                          "(N samples, k inputs, w units); the FGMU gates are (N, d)."),
+        new_code_cell('run = figs.run("bpmult")\n{name: z.shape for name, z in run.gates.items()}'),
+        new_markdown_cell("## From gates to Fig. 12's bars\n\n"
+                          "The activation of an input is its mean z over the w units, then averaged over the test "
+                          "samples. `Par` is the parallel branch H_P, `Poster` the poster vector."),
+        new_code_cell('mean_z = analysis.gate_activation(run.gates["final"])["mean_z"]\n'
+                      'dict(zip(map(names.input_name, run.final_inputs), mean_z.mean(axis=0).round(3).tolist()))'),
+        *[c for spec in FIGURES
+          for c in (new_markdown_cell(f"## {spec.paper_figure.capitalize()}: {spec.title}"),
+                    new_code_cell(f'figs.show("{spec.file}")'))],
     ],
 }
 

@@ -6,14 +6,16 @@ import argparse
 import sys
 from pathlib import Path
 
-from bpmult import index_page
 from bpmult.errors import debug_requested, report_errors
 from bpmult.stages.data import run_stage
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
-    index_page.write_index(Path(args.reports), Path(args.prepared), Path(args.runs), params_path=args.params)
-    print(f"wrote {Path(args.reports) / 'index.html'}")
+    from bpmult import pipeline  # deferred: keeps the report's modules (torch, models) out of the data stages
+
+    pipeline.report_stage(reports_dir=Path(args.reports), prepared_dir=Path(args.prepared), runs_dir=Path(args.runs),
+                          params_path=args.params, claims_json_path=Path(args.claims))
+    print(f"wrote {Path(args.reports) / 'index.html'}, {Path(args.reports) / 'claims.html'} and {args.claims}")
     return 0
 
 
@@ -28,10 +30,12 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--params", default="params.yaml", help="params file (default: params.yaml)")
     p.set_defaults(func=run_stage)
 
-    p = sub.add_parser("report", help="write reports/index.html linking every table and figure")
+    p = sub.add_parser("report", help="write reports/index.html (headline, claims, every table and figure) and the "
+                                      "claims check (reports/claims.html, metrics/claims.json)")
     p.add_argument("--reports", default="reports", help="the reports folder")
     p.add_argument("--prepared", default="data/prepared", help="the prepared-data folder")
-    p.add_argument("--runs", default="runs", help="the runs folder")
+    p.add_argument("--runs", default="runs", help="the runs folder, or a folder of <run>.json summaries")
+    p.add_argument("--claims", default="metrics/claims.json", help="the claims JSON to write")
     p.add_argument("--params", default="params.yaml", help="params file")
     p.set_defaults(func=_cmd_report)
 

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from bpmult import analysis
+from bpmult.report import analysis
 
 
 def test_gate_activation_by_hand():

@@ -3,7 +3,7 @@ import json
 import numpy as np
 import pytest
 
-from bpmult import prior, report
+from bpmult.report import prior, tables
 
 
 def test_prior_probabilities_by_hand():
@@ -25,13 +25,12 @@ def _prepared(root, dataset, task, names, train, test):
     return d
 
 
-def test_prior_row_under_iemocap_table_is_majority_accuracy(tmp_path, monkeypatch):
-    monkeypatch.setattr("bpmult.data.read_manifest", lambda d: json.loads((d / "manifest.json").read_text()))
+def test_prior_row_under_iemocap_table_is_majority_accuracy(tmp_path):
     train = np.array([[0, 1, 0, 0]] * 3 + [[1, 1, 0, 0]])      # neutral 25 %, happy 100 % positive
     test = np.array([[0, 1, 0, 1], [1, 0, 0, 0]])
     _prepared(tmp_path, "iemocap_aligned", "iemocap", ["neutral", "happy", "sad", "angry"], train, test)
-    table = report.load_paper_results()["table4_iemocap_aligned"]
-    row = report.compare_table(table, tmp_path / "runs", tmp_path)[-1]
+    table = tables.load_paper_results()["table4_iemocap_aligned"]
+    row = tables.compare_table(table, tmp_path / "runs", tmp_path)[-1]
     assert row["source"] == "prior" and row["cells"]["neutral_acc"].paper is None
     # majority per emotion: neutral negative (1 of 2 right), happy positive (1 of 2), sad negative (2), angry negative (1)
     assert [row["cells"][f"{e}_acc"].ours for e in ("neutral", "happy", "sad", "angry")] == [50.0, 50.0, 100.0, 50.0]

@@ -3,6 +3,7 @@ import json
 import pytest
 
 from bpmult import report
+from bpmult.report import pages, runs, tables
 
 
 def _summary(**metrics):
@@ -10,25 +11,25 @@ def _summary(**metrics):
 
 
 def test_paper_results_are_packaged_with_every_table():
-    tables = report.load_paper_results()
-    assert sorted(tables) == ["table1_moviescope", "table2_moviescope_ablations", "table3_mmimdb",
+    paper = tables.load_paper_results()
+    assert sorted(paper) == ["table1_moviescope", "table2_moviescope_ablations", "table3_mmimdb",
                               "table4_iemocap_aligned", "table5_iemocap_unaligned", "table6_mosei"]
-    row = tables["table1_moviescope"]["rows"][-1]
+    row = paper["table1_moviescope"]["rows"][-1]
     assert row["model"] == "bpmult" and row["ap_samples"] == [92.4, 0.1]
 
 
 def test_run_names():
-    assert report.run_name("moviescope", "mult_gmu", "TVAPM") == "moviescope-mult_gmu-tvapm"
-    assert report.run_name("moviescope", "mult_gmu", "TVAP") == "moviescope-mult_gmu"
-    assert report.run_name("mosei", "bpmult") == "mosei-bpmult"
+    assert runs.run_name("moviescope", "mult_gmu", "TVAPM") == "moviescope-mult_gmu-tvapm"
+    assert runs.run_name("moviescope", "mult_gmu", "TVAP") == "moviescope-mult_gmu"
+    assert runs.run_name("mosei", "bpmult") == "mosei-bpmult"
 
 
 def test_compare_flat_table_uses_our_summary_and_marks_cited(tmp_path):
     run = tmp_path / "moviescope-bpmult"
     run.mkdir()
     (run / "summary.json").write_text(json.dumps(_summary(ap_micro=(80.0, 1.0, 2), ap_macro=(70.0, 0.5, 2))))
-    table = report.load_paper_results()["table1_moviescope"]
-    rows = {(r["model"], r["modalities"]): r for r in report.compare_table(table, tmp_path)}
+    table = tables.load_paper_results()["table1_moviescope"]
+    rows = {(r["model"], r["modalities"]): r for r in tables.compare_table(table, tmp_path)}
     cell = rows[("bpmult", "TVAP")]["cells"]["ap_micro"]
     assert (cell.paper, cell.paper_std, cell.ours, cell.ours_std, cell.n) == (81.7, 0.2, 80.0, 1.0, 2)
     assert cell.diff == pytest.approx(-1.7)
@@ -40,24 +41,27 @@ def test_compare_flat_table_uses_our_summary_and_marks_cited(tmp_path):
 
 
 def test_emotion_table_columns_map_average_to_avg_keys(tmp_path):
-    table = report.load_paper_results()["table6_mosei"]
-    cols = report.table_columns(table)
+    table = tables.load_paper_results()["table6_mosei"]
+    cols = tables.table_columns(table)
     assert ("anger", "wacc", "anger_wacc") in cols and ("average", "f1", "avg_f1") in cols
     run = tmp_path / "mosei-bpmult"
     run.mkdir()
     (run / "summary.json").write_text(json.dumps(_summary(avg_wacc=(61.0, 2.0, 3))))
-    row = [r for r in report.compare_table(table, tmp_path) if r["model"] == "bpmult"][0]
+    row = [r for r in tables.compare_table(table, tmp_path) if r["model"] == "bpmult"][0]
     cell = row["cells"]["avg_wacc"]
     assert (cell.paper, cell.paper_std, cell.ours) == (68.0, 0.6, 61.0)
     assert row["cells"]["anger_wacc"].paper == 69.3 and row["cells"]["anger_wacc"].paper_std is None
 
 
 def test_table_html_shows_notes_and_no_invented_numbers(tmp_path):
-    table = report.load_paper_results()["table3_mmimdb"]
-    out = report.table_html(table, report.compare_table(table, tmp_path))
-    assert "no run" in out and "cited" in out
+    table = tables.load_paper_results()["table3_mmimdb"]
+    out = tables.table_html(table, tables.compare_table(table, tmp_path))
+    assert "cited, not rerun" in out
     assert "The two BPMuLT rows are identical" in out
-    assert "ours 6" not in out  # no run directory: no number of ours anywhere
+    # no run directory: every cell of every row we train says so, none shows a number of ours
+    ours_rows = [r for r in table["rows"] if r["source"] == "ours"]
+    assert out.count("<b>no run</b>") == len(ours_rows) * len(table["metrics"])
+    assert 'class="within"' not in out and 'class="beyond"' not in out
 
 
 def test_corrupt_summary_names_the_file(tmp_path):
@@ -65,17 +69,25 @@ def test_corrupt_summary_names_the_file(tmp_path):
     run.mkdir()
     (run / "summary.json").write_text("{not json")
     with pytest.raises(ValueError, match="summary.json"):
-        report.read_summary(run)
+        runs.read_summary(run)
 
 
 def test_profile_statement_says_synthetic_in_plain_words():
-    text = report.profile_statement("embedded", True, [1, 2])
+    text = pages.profile_statement("embedded", True, [1, 2])
     assert "SYNTHETIC" in text and "not</b> a reproduction" in text
-    assert "real data" in report.profile_statement("paper", False, [1, 2, 3, 4, 5])
+    assert "real data" in pages.profile_statement("paper", False, [1, 2, 3, 4, 5])
 
 
 def test_atomic_write_leaves_no_temporary(tmp_path):
     target = tmp_path / "a" / "page.html"
-    report.write_text_atomic(target, "<p>x</p>")
+    pages.write_text_atomic(target, "<p>x</p>")
     assert target.read_text() == "<p>x</p>"
     assert [p.name for p in target.parent.iterdir()] == ["page.html"]
+
+
+def test_former_flat_names_still_resolve():
+    # the stage layer used `from bpmult import report; report.run_name(...)`
+    assert report.run_name("mosei", "mult") == "mosei-mult"
+    assert report.load_paper_results is tables.load_paper_results
+    with pytest.raises(AttributeError):
+        report.no_such_name  # noqa: B018

@@ -10,6 +10,8 @@ from typing import Mapping, Sequence
 import matplotlib.pyplot as plt  # headless runs fall back to Agg; notebooks keep their inline backend
 import numpy as np
 
+from bpmult.report.names import input_name
+
 MODALITY_COLOURS = {"L": "#e6b800", "V": "#1f5fbf", "A": "#c62828", "P": "#7b7b7b",
                     "poster": "#111111", "metadata": "#6a1b9a"}
 
@@ -27,7 +29,8 @@ def activation_bars(panels: Sequence[tuple[str, Sequence[str], np.ndarray, np.nd
     """Bar charts of the mean activation per GMU input, one panel per model (paper Fig. 12 / 8).
 
     Args:
-        panels: (title, input names, mean (k,), std over samples (k,)) per panel.
+        panels: (title, input names as the model names them, mean (k,), std over samples (k,)) per
+            panel; the axis shows the paper's labels (``P`` -> Par, ``poster`` -> Poster).
         ylabel: what the bars measure (mean z, or share of units above 0.5).
     """
     widths = [max(3.0, 0.55 * len(p[1]) + 1.5) for p in panels]
@@ -36,7 +39,8 @@ def activation_bars(panels: Sequence[tuple[str, Sequence[str], np.ndarray, np.nd
     for ax, (title, names, mean, std) in zip(axes[0], panels):
         x = np.arange(len(names))
         ax.bar(x, mean, yerr=std, color=[input_colour(n) for n in names], capsize=3)
-        ax.set_xticks(x, names, rotation=45 if len(names) > 5 else 0, ha="right" if len(names) > 5 else "center")
+        labels = [input_name(n) for n in names]
+        ax.set_xticks(x, labels, rotation=45 if len(names) > 5 else 0, ha="right" if len(names) > 5 else "center")
         ax.set_ylim(0, 1)
         ax.set_title(title)
         ax.set_ylabel(ylabel)
@@ -46,24 +50,35 @@ def activation_bars(panels: Sequence[tuple[str, Sequence[str], np.ndarray, np.nd
 
 def activation_by_label(per_label: np.ndarray, label_names: Sequence[str], input_names: Sequence[str],
                         title: str, ylabel: str) -> plt.Figure:
-    """Stacked bars of activation per class and GMU input (paper Fig. 13 / 14).
+    """Stacked bars of each input's share of the activation per class (paper Fig. 13 / 14).
+
+    Every bar sums to 1: the k inputs' activations are divided by their sum, so the segments read
+    as shares (raw activations of k inputs would stack up to k).
 
     Args:
         per_label: (C, k) mean activation per class (NaN rows: classes absent from the test set).
+        input_names: the model's names of the k inputs (labelled Par, Poster, ... in the legend).
     """
     fig, ax = plt.subplots(figsize=(max(6.0, 0.6 * len(label_names) + 2), 3.8))
     x = np.arange(len(label_names))
     bottom = np.zeros(len(label_names))
-    values = np.nan_to_num(per_label, nan=0.0)
+    values = normalise_rows(np.nan_to_num(per_label, nan=0.0))
     for j, name in enumerate(input_names):
-        ax.bar(x, values[:, j], bottom=bottom, color=input_colour(name), label=name, edgecolor="white")
+        ax.bar(x, values[:, j], bottom=bottom, color=input_colour(name), label=input_name(name), edgecolor="white")
         bottom += values[:, j]
     ax.set_xticks(x, label_names, rotation=45, ha="right")
-    ax.set_ylabel(ylabel)
+    ax.set_ylim(0, 1)
+    ax.set_ylabel(f"share of total\n({ylabel})")
     ax.set_title(title)
     ax.legend(fontsize=8, ncol=min(len(input_names), 6), loc="upper center", bbox_to_anchor=(0.5, -0.35))
     fig.tight_layout()
     return fig
+
+
+def normalise_rows(values: np.ndarray) -> np.ndarray:
+    """Divide each row by its sum (rows summing to 0 stay 0)."""
+    total = values.sum(axis=1, keepdims=True)
+    return np.divide(values, total, out=np.zeros_like(values, dtype=float), where=total > 0)
 
 
 def fgmu_boxplots(per_target: Mapping[str, Mapping[str, tuple[Sequence[str], np.ndarray]]]) -> plt.Figure:
@@ -76,14 +91,21 @@ def fgmu_boxplots(per_target: Mapping[str, Mapping[str, tuple[Sequence[str], np.
     rows = list(next(iter(per_target.values())))
     fig, axes = plt.subplots(len(rows), len(targets), figsize=(3.3 * len(targets), 3.0 * len(rows)),
                              squeeze=False, sharey=True)
+    # the two weights of a sample sum to 1, so they mirror each other about 0.5; a fixed 0-1 axis
+    # squashes the boxes into slivers when the gate barely moves: zoom to the data, keep 0.5 visible
+    every = np.concatenate([v[1].ravel() for t in per_target.values() for v in t.values()])
+    spread = max(float(np.percentile(np.abs(every - 0.5), 99)), 0.01)
     for j, target in enumerate(targets):
         for i, row in enumerate(rows):
             names, values = per_target[target][row]
             ax = axes[i][j]
             ax.boxplot([values[:, 0], values[:, 1]], showfliers=False)
+            ax.axhline(0.5, color="#999999", lw=0.8, ls="--")
             ax.set_xticks([1, 2], names, fontsize=8)
-            ax.set_ylim(0, 1)
+            ax.set_ylim(0.5 - 1.15 * spread, 0.5 + 1.15 * spread)
             ax.set_title(f"{row}, target {target}", fontsize=9)
+            if j == 0:
+                ax.set_ylabel("mean gate weight\nper test sample")
     fig.tight_layout()
     return fig
 
@@ -129,3 +151,11 @@ def training_curves(histories: Mapping[str, "object"], metric: str) -> plt.Figur
     ax_metric.legend(fontsize=7)
     fig.tight_layout()
     return fig
+
+
+def mark_synthetic(fig: plt.Figure, profile: str) -> None:
+    """Stamp a figure as drawn from synthetic data, so a copied PNG still says so."""
+    fig.text(0.5, 0.5, "SYNTHETIC DATA", fontsize=40, color="#d08000", alpha=0.18, rotation=25,
+             ha="center", va="center", transform=fig.transFigure, zorder=1000)
+    fig.text(0.995, 0.005, f"synthetic data (profile {profile}), not the paper's results", fontsize=7,
+             color="#b06000", ha="right", va="bottom", transform=fig.transFigure)

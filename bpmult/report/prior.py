@@ -7,9 +7,13 @@ each table so a reader can see whether a trained model learned anything beyond c
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
+
+from bpmult.train.metrics import compute_metrics
+
 
 
 def prior_probabilities(train_labels: np.ndarray, n_test: int, task: str) -> np.ndarray:
@@ -33,11 +37,9 @@ def prior_probabilities(train_labels: np.ndarray, n_test: int, task: str) -> np.
 
 def prior_metrics(prepared_dir: str | Path, split: str = "test") -> dict[str, float]:
     """The dataset's metrics (``bpmult.train.metrics``) of the label prior on ``split``."""
-    from bpmult.data import read_manifest
-    from bpmult.train.metrics import compute_metrics
 
     prepared_dir = Path(prepared_dir)
-    manifest = read_manifest(prepared_dir)
+    manifest = json.loads((prepared_dir / "manifest.json").read_text())
     train = np.load(prepared_dir / "train" / "label.npy")
     truth = np.load(prepared_dir / split / "label.npy")
     probs = prior_probabilities(train, truth.shape[0], manifest["task"])

@@ -2,18 +2,19 @@
 
 For each shown variant the report prints the modules the forward pass calls (two levels deep), in
 call order, with their parameter counts and output shapes, and the inputs of the final GMU. The
-model is built at the dimensions of the prepared Moviescope data and the active profile, so the
-diagram is the model that was trained.
+caller (the stage layer) builds the models exactly as training does, at the dimensions of the
+prepared Moviescope data and the active profile, so the diagram is the model that was trained;
+this module never wires a model itself.
 """
 
 from __future__ import annotations
 
 import html
-import json
-from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 import torch
+
+from bpmult.report.names import model_name
 
 SHOWN_VARIANTS = ("bpmult", "mult_gmu", "mult")
 
@@ -56,28 +57,17 @@ def example_batch(manifest: dict[str, Any], batch_size: int = 2) -> dict[str, to
             for name, shape in manifest["modalities"].items()}
 
 
-def model_for(manifest: dict[str, Any], dataset: str, variant: str, params: dict[str, Any],
-              profile: str) -> torch.nn.Module:
-    """The model a training run of the profile builds for this prepared data (TVAP setting)."""
-    from bpmult.experiment import from_manifest
+def diagrams_html(models: Mapping[str, tuple[torch.nn.Module, dict[str, torch.Tensor]]]) -> str:
+    """HTML tables of the traced call order of each model.
 
-    torch.manual_seed(0)
-    return from_manifest(manifest, dataset, variant, params, profile).build_model()
-
-
-def diagrams_html(prepared: Path, params: dict[str, Any]) -> str:
-    """HTML tables of the traced call order of the shown Moviescope variants."""
-    from bpmult import pipeline
-
-    manifest_path = Path(prepared) / "moviescope" / "manifest.json"
-    if not manifest_path.is_file():
+    Args:
+        models: variant name -> (the built model, an example batch for it), in display order; empty
+            when there is nothing to draw (the page then says so).
+    """
+    if not models:
         return "<p>No prepared Moviescope data: no diagram.</p>"
-    manifest = json.loads(manifest_path.read_text())
-    profile = pipeline.active_profile(params)
-    batch = example_batch(manifest)
     parts = []
-    for variant in SHOWN_VARIANTS:
-        model = model_for(manifest, "moviescope", variant, params, profile)
+    for variant, (model, batch) in models.items():
         records = trace_calls(model, batch)
         rows = "".join(
             f"<tr><td>{i}</td><td><code>{html.escape(r['module'])}</code></td><td>{r['type']}</td>"
@@ -85,7 +75,8 @@ def diagrams_html(prepared: Path, params: dict[str, Any]) -> str:
         total = sum(p.numel() for p in model.parameters())
         inputs = ", ".join(getattr(model, "final_inputs", []) or ["—"])
         parts.append(
-            f"<h3><code>{variant}</code> — {total:,} parameters; final fusion inputs: {html.escape(inputs)}</h3>"
+            f"<h3>{html.escape(model_name(variant))} <small>(<code>{html.escape(variant)}</code>)</small> — "
+            f"{total:,} parameters; final fusion inputs: {html.escape(inputs)}</h3>"
             f"<details><summary>forward pass, in call order ({len(records)} module calls)</summary>"
             f"<table><thead><tr><th>#</th><th>module</th><th>type</th><th>parameters</th>"
             f"<th>output shape (batch {next(iter(batch.values())).shape[0]})</th></tr></thead>"
