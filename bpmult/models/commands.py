@@ -12,6 +12,7 @@ from bpmult.models.definitions import DEFINITIONS, definition_overrides
 from bpmult.models.official import check_reference
 from bpmult.models.presets import DATASET_PRESETS, dataset_config
 from bpmult.models.registry import VARIANTS, build_model, count_parameters
+from bpmult.models.authors import check_authors
 
 PARITY_ATOL = 1e-5
 
@@ -83,8 +84,6 @@ def parse_sets(items: list[str]) -> dict[str, object]:
 
 def run_check_authors(args: argparse.Namespace) -> int:
     """``bpmult check-authors``: 0 when logits and gates are within ``--atol`` (float64), else 1."""
-    from bpmult.models.authors import check_authors
-
     diffs = check_authors(args.file, **parse_sets(args.set))
     ok = all(value <= args.atol for value in diffs.values())
     for key, value in diffs.items():

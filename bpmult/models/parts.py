@@ -17,6 +17,7 @@ from torch import nn
 from bpmult.models.config import LETTERS, MODALITIES, ModelConfig
 from bpmult.nn import AudioEncoder, ResidualBlock, TransformerEncoder
 from bpmult.nn.time_reduction import fit_length
+from bpmult.models.text_encoder import TextEncoder
 
 # level-1 transformers in the order official MuLT concatenates them per target: [with_l, with_a, with_v]
 _OFFICIAL_ORDER = ("text", "audio", "video")
@@ -111,8 +112,6 @@ class ModalityInputs(nn.Module):
                 stride=cfg.audio_encoder_stride, pooled_len=cfg.audio_encoder_len,
             )
         if cfg.text_encoder is not None:  # BERT inside the model (fine-tuned or frozen)
-            from bpmult.models.text_encoder import TextEncoder
-
             self.text_encoder = TextEncoder(name=cfg.text_encoder, mode=cfg.text_encoder_mode, width=cfg.orig_d_text)
         self.project = nn.ModuleDict({
             m: nn.Conv1d(width, cfg.d_model, cfg.kernels[m], padding=(cfg.kernels[m] - 1) // 2, bias=False)

@@ -13,6 +13,9 @@ from typing import Any
 from torch import nn
 
 from bpmult.models.config import ModelConfig
+from bpmult.models.baselines import GMUClassifier
+from bpmult.models.bpmult import BPMuLT
+from bpmult.models.mult import MulT
 
 VARIANTS: dict[str, str] = {
     "mult": "MuLT (Tsai et al. 2019): 6 crossmodal + 3 memory transformers, last tokens concatenated, residual head",
@@ -79,10 +82,6 @@ def variant_config(name: str, **overrides: Any) -> ModelConfig:
 
 def build_model(cfg: ModelConfig) -> nn.Module:
     """The model of ``cfg`` (its ``architecture`` picks the class), freshly initialised."""
-    from bpmult.models.baselines import GMUClassifier
-    from bpmult.models.bpmult import BPMuLT
-    from bpmult.models.mult import MulT
-
     builders = {"bpmult": BPMuLT, "mult": MulT, "gmu": GMUClassifier}
     return builders[cfg.architecture](cfg=cfg)
 
