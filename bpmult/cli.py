@@ -17,6 +17,7 @@ COMMANDS = {
     "check-mult": "bpmult.models.commands", "models": "bpmult.models.commands",
     "fetch": "bpmult.data.commands", "prepare": "bpmult.data.commands", "synth": "bpmult.data.commands",
     "train": "bpmult.train_commands", "summarize": "bpmult.train_commands",
+    "bench": "bpmult.bench",
     "notebook": "bpmult.report_commands", "stage": "bpmult.report_commands", "report": "bpmult.report_commands",
 }
 

@@ -69,7 +69,8 @@ class TransformerEncoderLayer(nn.Module):
         if key is None:
             attended = self.self_attn(q, masked=self.attn_mask)
         else:  # keys and values share the query's LayerNorm (official MuLT)
-            attended = self.self_attn(q, norm(key), norm(value), masked=self.attn_mask)
+            k = norm(key)
+            attended = self.self_attn(q, k, k if value is key else norm(value), masked=self.attn_mask)
         x = x + F.dropout(attended, p=self.res_dropout, training=self.training)
         x = x + F.dropout(self.feed_forward(self.layer_norms[1](x)), p=self.res_dropout, training=self.training)
         return x
