@@ -60,6 +60,8 @@ class MultiheadAttention(nn.Module):
         value: torch.Tensor | None = None,
         *,
         masked: bool = False,
+        query_steps: tuple[int, ...] | None = None,
+        query_len: int | None = None,
     ) -> torch.Tensor:
         """Attend from ``query`` to ``key``/``value`` (self-attention when they are None).
 
@@ -68,6 +70,10 @@ class MultiheadAttention(nn.Module):
             key: ``(B, Lk, E)`` or None for self-attention.
             value: ``(B, Lk, E)``; required with ``key``.
             masked: apply MuLT's mask, allowed = ``ones(Lq, Lk).tril(|Lk - Lq|)``.
+            query_steps: ``query`` holds only these steps (0-based) of a query sequence of length
+                ``query_len``; the mask is then their rows (needs ``key``: self-attention over
+                part of a sequence passes the whole normalised sequence as keys and values).
+            query_len: the whole query's length, with ``query_steps``.
 
         Returns:
             ``(B, Lq, E)``.
@@ -87,7 +93,10 @@ class MultiheadAttention(nn.Module):
             q, k, v = F.linear(query, w_q, b_q), F.linear(key, w_k, b_k), F.linear(value, w_v, b_v)
         q, k, v = self._split_heads(q), self._split_heads(k), self._split_heads(v)
         lq, lk = q.shape[2], k.shape[2]
-        mask = sdpa_mask(lq, lk, device=q.device, masked=masked)
+        if query_steps is not None and (key is None or query_len is None or len(query_steps) != lq):
+            raise ValueError(f"query_steps {query_steps} need keys, query_len and {lq} query steps")
+        mask = sdpa_mask(query_len if query_steps else lq, lk, device=q.device, masked=masked,
+                         query_steps=query_steps)
         out = F.scaled_dot_product_attention(
             q, k, v,
             attn_mask=mask.attn_mask,

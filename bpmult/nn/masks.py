@@ -72,20 +72,34 @@ def _cached_allowed(query_len: int, key_len: int, device: torch.device) -> torch
         return allowed_positions(query_len, key_len, device=device)
 
 
-def sdpa_mask(query_len: int, key_len: int, *, device: torch.device, masked: bool = True) -> SdpaMask:
+def sdpa_mask(
+    query_len: int,
+    key_len: int,
+    *,
+    device: torch.device,
+    masked: bool = True,
+    query_steps: tuple[int, ...] | None = None,
+) -> SdpaMask:
     """MuLT's mask (or none when ``masked`` is False) in the cheapest exact form for SDPA.
 
     Args:
-        query_len: Lq.
+        query_len: Lq, the length of the whole query sequence.
         key_len: Lk.
         device: the device of the attention's inputs.
         masked: whether MuLT's mask applies at all.
+        query_steps: the query holds only these steps (0-based, in ``0 .. Lq-1``) of the
+            sequence; the mask is then their rows of the ``(Lq, Lk)`` mask.
 
     Returns:
-        :class:`SdpaMask`; every form allows exactly :func:`allowed_positions`.
+        :class:`SdpaMask`; every form allows exactly :func:`allowed_positions` (or its rows).
     """
     if not masked or masks_nothing(query_len, key_len):
         return SdpaMask(None, False, "none")
+    if query_steps is not None:
+        # row i allows keys 0 .. i + |Lk - Lq|: every key when i + |Lk - Lq| >= Lk - 1 (the last row)
+        if min(query_steps) + abs(key_len - query_len) >= key_len - 1:
+            return SdpaMask(None, False, "none")
+        return SdpaMask(_cached_rows(query_len, key_len, query_steps, device), False, "bool")
     if query_len == key_len:
         return SdpaMask(None, True, "is_causal")
     if query_len < key_len and device.type == "cuda":
@@ -93,3 +107,9 @@ def sdpa_mask(query_len: int, key_len: int, *, device: torch.device, masked: boo
 
         return SdpaMask(causal_lower_right(query_len, key_len), False, "causal_lower_right")
     return SdpaMask(_cached_allowed(query_len, key_len, device), False, "bool")
+
+
+@functools.lru_cache(maxsize=256)
+def _cached_rows(query_len: int, key_len: int, steps: tuple[int, ...], device: torch.device) -> torch.Tensor:
+    with torch.inference_mode(False), torch.no_grad():
+        return allowed_positions(query_len, key_len, device=device)[list(steps)]
