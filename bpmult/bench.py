@@ -18,6 +18,7 @@ the dispatch (Python and framework) overhead alone.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import statistics
 import time
@@ -55,6 +56,9 @@ _ANCHOR = dict(orig_d_text=300, orig_d_audio=74, orig_d_video=35, d_model=30, nu
                n_classes=4, head="iemocap")
 
 SHAPES: dict[str, BenchShape] = {
+    "tiny": BenchShape(description="smoke test: B 3, L/A/V 7/5/4, d 8, 1 layer", batch=3,
+                       lengths=dict(text=7, audio=5, video=4),
+                       overrides=dict(_ANCHOR, d_model=8, num_heads=2, layers=1)),
     "small": BenchShape(description="issue-12 anchor: B 24, L/A/V 20/20/20, d 30", batch=24,
                         lengths=dict(text=20, audio=20, video=20), overrides=_ANCHOR),
     "long": BenchShape(description="issue-12 anchor: B 16, L/A/V 50/375/500, d 30", batch=16,
@@ -137,7 +141,7 @@ class Stepper:
         """One ``zero_grad`` + forward + loss + backward + ``Adam.step``; returns the loss (detached)."""
         self.optimizer.zero_grad(set_to_none=True)
         use_autocast = self.dtype != torch.float32 and self.device.type in ("cpu", "cuda")
-        with torch.autocast(self.device.type, dtype=self.dtype, enabled=use_autocast):
+        with torch.autocast(self.device.type, dtype=self.dtype) if use_autocast else contextlib.nullcontext():
             logits = self.model(self.batch)
         loss = F.binary_cross_entropy_with_logits(logits.float(), self.batch["label"])
         loss.backward()
@@ -216,11 +220,12 @@ def shape_name_to_shape(name: str) -> BenchShape:
 
 def format_table(rows: list[dict[str, Any]]) -> str:
     """The results as a Markdown table, then the ``bpmult/mult`` ratios."""
-    lines = ["| shape | model | device | dtype | params | median | min | samples/s |",
-             "|---|---|---|---|---|---|---|---|"]
+    lines = ["| shape | model | device | dtype | params | median | min | samples/s | peak memory |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
+        peak = f"{r['peak_memory_bytes'] / 2**20:.0f} MiB" if "peak_memory_bytes" in r else "-"
         lines.append(f"| {r['shape']} | {r['model']} | {r['device']} | {r['dtype']} | {r['parameters']:,} | "
-                     f"{r['median_s'] * 1e3:.1f} ms | {r['min_s'] * 1e3:.1f} ms | {r['samples_per_s']:.1f} |")
+                     f"{r['median_s'] * 1e3:.1f} ms | {r['min_s'] * 1e3:.1f} ms | {r['samples_per_s']:.1f} | {peak} |")
     for shape, ratio in ratios(rows).items():
         lines.append(f"bpmult/mult at {shape}: {ratio:.2f}")
     return "\n".join(lines)

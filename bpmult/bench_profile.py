@@ -161,7 +161,7 @@ def _innermost_optimizer(event) -> bool:
     return False
 
 
-def profile_step(stepper, *, shape: str, model: str, warmup: int = 1) -> dict[str, Any]:
+def profile_step(stepper, *, shape: str, model: str, warmup: int = 1, top_ops: int = 8) -> dict[str, Any]:
     """Profile one training step of ``stepper`` (a :class:`bpmult.bench.Stepper`)."""
     for _ in range(warmup):
         stepper.step()
@@ -170,8 +170,11 @@ def profile_step(stepper, *, shape: str, model: str, warmup: int = 1) -> dict[st
         stepper.step()
         step_s = time.perf_counter() - start
     categories = categorise(prof.events(), step_s=step_s)
+    averages = sorted((a for a in prof.key_averages() if not a.key.startswith(_LABEL)),
+                      key=lambda a: -a.self_cpu_time_total)
+    top = [{"op": a.key, "self_s": a.self_cpu_time_total * 1e-6, "calls": a.count} for a in averages[:top_ops]]
     return {"shape": shape, "model": model, "profiled_step_s": step_s, "categories_s": categories,
-            "operator_events": len(prof.events())}
+            "operator_events": len(prof.events()), "top_ops": top}
 
 
 def format_profile(result: dict[str, Any]) -> str:
@@ -181,6 +184,10 @@ def format_profile(result: dict[str, Any]) -> str:
              f"{result['operator_events']} profiler events"]
     for name, seconds in result["categories_s"].items():
         lines.append(f"  {name:<55} {seconds * 1e3:8.1f} ms  {100 * seconds / step:5.1f}%")
+    lines.append("  top operators by self time:")
+    for op in result.get("top_ops", []):
+        lines.append(f"    {op['op'][:53]:<53} {op['self_s'] * 1e3:8.1f} ms  {100 * op['self_s'] / step:5.1f}%"
+                     f"  x{op['calls']}")
     return "\n".join(lines)
 
 
@@ -230,8 +237,9 @@ def attention_backends(*, dtype: torch.dtype = torch.float32, embed_dim: int = 7
             kv = torch.randn(batch, lk, embed_dim, device=device)
             for training in (True, False):
                 attn.train(training)
-                with profile(activities=[ProfilerActivity.CPU]) as prof, \
-                        torch.autocast(device.type, dtype=run_dtype, enabled=run_dtype != torch.float32):
+                cast = (torch.autocast(device.type, dtype=run_dtype) if run_dtype != torch.float32
+                        else contextlib.nullcontext())
+                with profile(activities=[ProfilerActivity.CPU]) as prof, cast:
                     if self_attention:
                         attn(q, masked=masked)
                     else:  # distinct key and value tensors, as in training

@@ -85,7 +85,13 @@ class TransformerEncoder(nn.Module):
         self.layer_norm = nn.LayerNorm(embed_dim)
 
     def _scaled_with_positions(self, x_in: torch.Tensor) -> torch.Tensor:
-        """``sqrt(E) x_in + PE(x_in[..., 0])``; ``(B, L, E) -> (B, L, E)``."""
+        """``sqrt(E) x_in + PE(x_in[..., 0])``; ``(B, L, E) -> (B, L, E)``, contiguous.
+
+        A transposed input (a Conv1d projection's ``(B, E, L)`` output seen as ``(B, L, E)``) would
+        make every later elementwise result transposed too, and each LayerNorm and linear of every
+        layer copy it; one copy here instead.
+        """
+        x_in = x_in.contiguous()
         return self.embed_scale * x_in + self.embed_positions(x_in[..., 0])
 
     def _embed_dropout(self, x: torch.Tensor) -> torch.Tensor:
