@@ -249,6 +249,8 @@ def run_bench(args: argparse.Namespace) -> int:
     for model in args.models:
         if model not in VARIANTS:
             raise ValueError(f"bench --models: unknown model {model!r}; known: {', '.join(VARIANTS)}")
+    if args.threads < 1:
+        raise ValueError(f"bench: --threads must be >= 1, got {args.threads}")
     if args.steps < 1 or args.warmup < 0:
         raise ValueError(f"bench: --steps must be >= 1 and --warmup >= 0, got {args.steps} and {args.warmup}")
     device = torch.device(args.device)

@@ -5,7 +5,8 @@ in a ``record_function`` label, and books each top-level operator to the innermo
 it. Backward operators are booked to the category of the forward operator that created them
 (autograd nodes carry the forward operator's sequence number). What no operator accounts for is
 Python and dispatch overhead (inflated by the profiler itself; compare the unprofiled median). The
-profiler measures wall time, so on a shared machine the categories are best read as shares.
+profiler measures wall time, so on a shared machine the categories are best read as shares. Only
+host-side operator time is booked: on CUDA that is launch overhead, not kernel time.
 
 :func:`attention_backends` runs our :class:`~bpmult.nn.MultiheadAttention` once per mask regime and
 reads the dispatched SDPA operator off the profiler (``_scaled_dot_product_flash_attention`` ->
