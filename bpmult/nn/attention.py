@@ -6,7 +6,10 @@ Shape legend: ``B`` batch, ``Lq``/``Lk`` query/key lengths, ``E`` width, ``H`` h
 The parameters have the official names and layouts (``in_proj_weight`` rows ``[W_q; W_k; W_v]``,
 ``in_proj_bias``, ``out_proj``), so official weights load one to one. Scaling the scores by
 ``Dh ** -0.5`` equals MuLT's scaling of the biased query; dropout acts on the attention
-probabilities, as in MuLT. All heads run in one batched call.
+probabilities, as in MuLT. All heads run in one batched call. Projections are fused where inputs
+coincide: one ``(3E x E)`` product for self-attention, one ``(2E x E)`` product for keys and values
+given as the same tensor (cross-attention in evaluation); the mask takes the form that keeps SDPA's
+fused kernels eligible (:func:`bpmult.nn.masks.sdpa_mask`).
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from bpmult.nn.masks import allowed_positions, masks_nothing
+from bpmult.nn.masks import sdpa_mask
 
 
 class MultiheadAttention(nn.Module):
@@ -57,6 +60,8 @@ class MultiheadAttention(nn.Module):
         value: torch.Tensor | None = None,
         *,
         masked: bool = False,
+        query_steps: tuple[int, ...] | None = None,
+        query_len: int | None = None,
     ) -> torch.Tensor:
         """Attend from ``query`` to ``key``/``value`` (self-attention when they are None).
 
@@ -65,33 +70,37 @@ class MultiheadAttention(nn.Module):
             key: ``(B, Lk, E)`` or None for self-attention.
             value: ``(B, Lk, E)``; required with ``key``.
             masked: apply MuLT's mask, allowed = ``ones(Lq, Lk).tril(|Lk - Lq|)``.
+            query_steps: ``query`` holds only these steps (0-based) of a query sequence of length
+                ``query_len``; the mask is then their rows (needs ``key``: self-attention over
+                part of a sequence passes the whole normalised sequence as keys and values).
+            query_len: the whole query's length, with ``query_steps``.
 
         Returns:
             ``(B, Lq, E)``.
         """
         E = self.embed_dim
+        w, b = self.in_proj_weight, self.in_proj_bias
         if key is None:
-            q, k, v = F.linear(query, self.in_proj_weight, self.in_proj_bias).chunk(3, dim=-1)
-        else:
-            if value is None:
-                raise ValueError("attention got keys without values")
-            w, b = self.in_proj_weight, self.in_proj_bias
+            q, k, v = F.linear(query, w, b).chunk(3, dim=-1)
+        elif value is None:
+            raise ValueError("attention got keys without values")
+        elif value is key:  # one product for both (rows [W_k; W_v])
             q = F.linear(query, w[:E], b[:E])
-            k = F.linear(key, w[E : 2 * E], b[E : 2 * E])
-            v = F.linear(value, w[2 * E :], b[2 * E :])
+            k, v = F.linear(key, w[E:], b[E:]).chunk(2, dim=-1)
+        else:
+            w_q, w_k, w_v = w.split(E)
+            b_q, b_k, b_v = b.split(E)
+            q, k, v = F.linear(query, w_q, b_q), F.linear(key, w_k, b_k), F.linear(value, w_v, b_v)
         q, k, v = self._split_heads(q), self._split_heads(k), self._split_heads(v)
         lq, lk = q.shape[2], k.shape[2]
-        mask, is_causal = None, False
-        if masked and not masks_nothing(lq, lk):
-            if lq == lk:
-                is_causal = True  # square case: the standard upper-left causal mask
-            else:
-                mask = allowed_positions(lq, lk, device=q.device)
+        if query_steps is not None and (key is None or query_len is None or len(query_steps) != lq):
+            raise ValueError(f"query_steps {query_steps} need keys, query_len and {lq} query steps")
+        mask = sdpa_mask(query_len if query_steps else lq, lk, device=q.device, masked=masked,
+                         query_steps=query_steps)
         out = F.scaled_dot_product_attention(
             q, k, v,
-            attn_mask=mask,
+            attn_mask=mask.attn_mask,
             dropout_p=self.attn_dropout if self.training else 0.0,
-            is_causal=is_causal,
+            is_causal=mask.is_causal,
         )
-        batch = out.shape[0]
-        return self.out_proj(out.transpose(1, 2).reshape(batch, lq, E))
+        return self.out_proj(out.transpose(1, 2).reshape(out.shape[0], lq, E))

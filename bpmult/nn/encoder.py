@@ -85,21 +85,36 @@ class TransformerEncoder(nn.Module):
         self.layer_norm = nn.LayerNorm(embed_dim)
 
     def _scaled_with_positions(self, x_in: torch.Tensor) -> torch.Tensor:
-        """``sqrt(E) x_in + PE(x_in[..., 0])``; ``(B, L, E) -> (B, L, E)``."""
+        """``sqrt(E) x_in + PE(x_in[..., 0])``; ``(B, L, E) -> (B, L, E)``, contiguous.
+
+        A transposed input (a Conv1d projection's ``(B, E, L)`` output seen as ``(B, L, E)``) would
+        make every later elementwise result transposed too, and each LayerNorm and linear of every
+        layer copy it; one copy here instead.
+        """
+        x_in = x_in.contiguous()
         return self.embed_scale * x_in + self.embed_positions(x_in[..., 0])
 
     def _embed_dropout(self, x: torch.Tensor) -> torch.Tensor:
         return F.dropout(x, p=self.embed_dropout, training=self.training)
 
-    def forward(self, x_in: torch.Tensor, kv_in: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(
+        self,
+        x_in: torch.Tensor,
+        kv_in: torch.Tensor | None = None,
+        *,
+        output_steps: tuple[int, ...] | None = None,
+    ) -> torch.Tensor:
         """Encode ``x_in``, attending to ``kv_in`` when given.
 
         Args:
             x_in: ``(B, Lq, E)`` query sequence.
             kv_in: ``(B, Lk, E)`` key/value sequence, or None for self-attention.
+            output_steps: return only these steps (Python indices, ``-1`` the last), for a caller
+                that reads a token: the last layer then computes those rows alone (they equal
+                the rows of the full output; the other layers are computed in full).
 
         Returns:
-            ``(B, Lq, E)``.
+            ``(B, Lq, E)``, or ``(B, len(output_steps), E)`` in the order given.
         """
         if x_in.shape[-1] != self.embed_dim or (kv_in is not None and kv_in.shape[-1] != self.embed_dim):
             raise ValueError(
@@ -108,11 +123,20 @@ class TransformerEncoder(nn.Module):
             )
         if self.layer_type == "translating" and kv_in is None:
             raise ValueError("a translating encoder needs a key/value sequence")
+        steps = None if output_steps is None else normalise_steps(output_steps, x_in.shape[1])
         x = self._embed_dropout(self._scaled_with_positions(x_in))
         key = value = None
         if kv_in is not None:  # separate dropout calls for keys and values, as the official encoder does
             kv = self._scaled_with_positions(kv_in)
-            key, value = self._embed_dropout(kv), self._embed_dropout(kv)
-        for layer in self.layers:
-            x = layer(x, key, value)
+            key, value = self._embed_dropout(kv), self._embed_dropout(kv)  # the same tensor when not dropping
+        last = len(self.layers) - 1
+        for i, layer in enumerate(self.layers):
+            x = layer(x, key, value, query_steps=steps if i == last else None)
         return self.layer_norm(x)
+
+
+def normalise_steps(steps: tuple[int, ...], length: int) -> tuple[int, ...]:
+    """Python indices into a length-``length`` axis as 0-based steps; out of range raises ``ValueError``."""
+    if not steps or any(not -length <= s < length for s in steps):
+        raise ValueError(f"output_steps {tuple(steps)} must be non-empty indices of a length-{length} sequence")
+    return tuple(s % length for s in steps)

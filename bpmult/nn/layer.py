@@ -24,6 +24,14 @@ def mult_linear(in_features: int, out_features: int) -> nn.Linear:
     return layer
 
 
+def take_steps(x: torch.Tensor, steps: tuple[int, ...]) -> torch.Tensor:
+    """``x[:, steps]`` for ``(B, L, E)``; a view (no copy, cheap backward) for consecutive steps."""
+    first = steps[0]
+    if steps == tuple(range(first, first + len(steps))):
+        return x[:, first : first + len(steps)]
+    return x[:, list(steps)]
+
+
 class TransformerEncoderLayer(nn.Module):
     """One pre-LN MuLT layer: (cross- or self-) attention, then the feed-forward block.
 
@@ -61,15 +69,36 @@ class TransformerEncoderLayer(nn.Module):
         return self.fc2(hidden)
 
     def forward(
-        self, x: torch.Tensor, key: torch.Tensor | None = None, value: torch.Tensor | None = None
+        self,
+        x: torch.Tensor,
+        key: torch.Tensor | None = None,
+        value: torch.Tensor | None = None,
+        *,
+        query_steps: tuple[int, ...] | None = None,
     ) -> torch.Tensor:
-        """Args: x ``(B, Lq, E)``; key, value ``(B, Lk, E)`` or None. Returns ``(B, Lq, E)``."""
+        """One layer.
+
+        Args:
+            x: ``(B, Lq, E)``.
+            key, value: ``(B, Lk, E)``, or None for self-attention.
+            query_steps: compute the output at these steps only (0-based): every row of the
+                layer but the attention's keys is independent of the others, so the rows equal
+                those of the full output.
+
+        Returns:
+            ``(B, Lq, E)``, or ``(B, len(query_steps), E)``.
+        """
         norm = self.layer_norms[0]
-        q = norm(x)
-        if key is None:
+        rows = x if query_steps is None else take_steps(x, query_steps)
+        q = norm(rows)
+        if key is None and query_steps is None:
             attended = self.self_attn(q, masked=self.attn_mask)
         else:  # keys and values share the query's LayerNorm (official MuLT)
-            attended = self.self_attn(q, norm(key), norm(value), masked=self.attn_mask)
-        x = x + F.dropout(attended, p=self.res_dropout, training=self.training)
+            if key is None:  # self-attention of some steps: the whole normalised sequence is the keys
+                key = value = x
+            k = norm(key)
+            attended = self.self_attn(q, k, k if value is key else norm(value), masked=self.attn_mask,
+                                      query_steps=query_steps, query_len=x.shape[1])
+        x = rows + F.dropout(attended, p=self.res_dropout, training=self.training)
         x = x + F.dropout(self.feed_forward(self.layer_norms[1](x)), p=self.res_dropout, training=self.training)
         return x

@@ -7,11 +7,13 @@ Row 0 is all zeros: it is the padding position.
 The positions come from the *unscaled* input's channel 0, as in MuLT's ``make_positions``: a time
 step whose channel 0 is exactly zero is padding and gets position 0 (a zero embedding); every other
 step ``t`` (0-based) gets position ``t + 1``, even after a hole. The table is a pure function of the
-shape, so it is neither learned nor stored in the state dict.
+shape, so it is neither learned nor stored in the state dict; the rows a forward pass needs are
+built once per (length, width, device, dtype) and cached, as the official module keeps its table.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 
 import torch
@@ -61,8 +63,13 @@ class SinusoidalPositionalEmbedding(nn.Module):
         Returns:
             ``(B, L, dim)`` embedding, in ``channel0``'s dtype.
         """
-        length = channel0.shape[1]
-        steps = torch.arange(1, length + 1, device=channel0.device)
-        positions = torch.where(channel0 != 0, steps, torch.zeros_like(steps))
-        table = sinusoidal_table(length + 1, self.dim, device=channel0.device)
-        return table[positions].to(channel0.dtype)
+        rows = _position_rows(channel0.shape[1], self.dim, channel0.device, channel0.dtype)  # (L, dim)
+        # step t has position t + 1 (row t of ``rows``) unless padded, then position 0, a zero row
+        return torch.where((channel0 != 0).unsqueeze(-1), rows, 0.0)
+
+
+@functools.lru_cache(maxsize=256)
+def _position_rows(length: int, dim: int, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
+    """Rows 1..length of the table, ``(length, dim)``, as plain tensors (never inference tensors)."""
+    with torch.inference_mode(False), torch.no_grad():
+        return sinusoidal_table(length + 1, dim, device=device)[1:].to(dtype)

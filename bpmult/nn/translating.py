@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from bpmult.nn.attention import MultiheadAttention
-from bpmult.nn.layer import mult_linear
+from bpmult.nn.layer import mult_linear, take_steps
 
 
 class TranslatingLayer(nn.Module):
@@ -69,14 +69,35 @@ class TranslatingLayer(nn.Module):
     def _residual(self, x: torch.Tensor, branch: torch.Tensor) -> torch.Tensor:
         return x + F.dropout(branch, p=self.res_dropout, training=self.training)
 
-    def forward(self, x: torch.Tensor, key: torch.Tensor | None, value: torch.Tensor | None) -> torch.Tensor:
-        """Args: x ``(B, Lq, E)``; key, value ``(B, Lk, E)``. Returns ``(B, Lq, E)``."""
+    def feed_forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``fc2(drop(relu(fc1(x))))``, shapes ``(B, L, E) -> (B, L, E)``."""
+        hidden = F.dropout(F.relu(self.fc1(x)), p=self.relu_dropout, training=self.training)
+        return self.fc2(hidden)
+
+    def forward(
+        self,
+        x: torch.Tensor,
+        key: torch.Tensor | None,
+        value: torch.Tensor | None,
+        *,
+        query_steps: tuple[int, ...] | None = None,
+    ) -> torch.Tensor:
+        """Args: x ``(B, Lq, E)``; key, value ``(B, Lk, E)``; query_steps: compute only these output
+        steps (see :class:`bpmult.nn.TransformerEncoderLayer`). Returns ``(B, Lq or len(steps), E)``."""
         if key is None or value is None:
             raise ValueError("a translating layer needs keys and values")
         self_attention = self.self_attn if self.shared_attention else self.query_self_attn
-        x = self._residual(x, self_attention(self.layer_norms[0](x), masked=self.attn_mask))
+        steps = dict(query_steps=query_steps, query_len=x.shape[1])
+        if query_steps is None:
+            x = self._residual(x, self_attention(self.layer_norms[0](x), masked=self.attn_mask))
+        else:  # the chosen steps attend to the whole normalised query sequence
+            whole = self.layer_norms[0](x)
+            rows = take_steps(x, query_steps)
+            x = self._residual(rows, self_attention(self.layer_norms[0](rows), whole, whole,
+                                                    masked=self.attn_mask, **steps))
         norm = self.layer_norms[1]
         query = norm(x) if self.query_norm else x
-        x = self._residual(x, self.self_attn(query, norm(key), norm(value), masked=self.attn_mask))
-        hidden = F.dropout(F.relu(self.fc1(self.layer_norms[2](x))), p=self.relu_dropout, training=self.training)
-        return self._residual(x, self.fc2(hidden))
+        k = norm(key)
+        x = self._residual(x, self.self_attn(query, k, k if value is key else norm(value),
+                                             masked=self.attn_mask, **steps))
+        return self._residual(x, self.feed_forward(self.layer_norms[2](x)))
