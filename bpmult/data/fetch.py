@@ -4,13 +4,10 @@ Each dataset module lists its ``Source`` entries (where a file comes from, mirro
 ``bpmult/resources/fetch_lock.json`` pins what each must be (SHA-256). For every source,
 ``fetch_sources``:
 
-1. keeps a file already in the raw folder if its digest matches (re-hashing only when its size or
-   modification time changed since the last check);
-2. else takes the file from the hand-placed folder ``<manual>/<raw_dir>/<path>`` (versioned with
-   DVC as ``data.dvc``), verifies it and links it into the raw folder;
-3. else downloads it: each mirror in turn, resuming a partial ``.part`` file with an HTTP Range
-   request, with a progress bar, then verifies the digest and renames the file into place
-   (``os.replace``); archives are then unpacked.
+1. keeps a file already in the raw folder if its digest matches (re-hashing only on a changed size/mtime);
+2. else takes the hand-placed ``<manual>/<raw_dir>/<path>``, verifies it and links it in;
+3. else downloads it: each mirror in turn, resuming a ``.part`` file with HTTP Range, then verifies
+   the digest and renames it into place (``os.replace``); archives are then unpacked.
 
 When the lock has no digest (upstream publishes none), the first digest seen is recorded in
 ``<out>/fetch_record.json`` and checked from then on (trust on first use); the message says so and
