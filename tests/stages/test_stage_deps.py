@@ -104,3 +104,17 @@ def test_no_function_local_imports_of_bpmult_without_a_reason():
                     if "# deferred:" not in lines[sub.lineno - 1]:
                         offenders.append(f"{path.relative_to(REPO)}:{sub.lineno}")
     assert not offenders, f"function-local imports of bpmult modules: {offenders}"
+
+
+def test_the_dag_links_every_stage_to_what_it_reads():
+    """Every stage reads what an earlier stage writes: raw → prepare → train → tables/figures → report."""
+    out = subprocess.run([str(Path(sys.executable).parent / "dvc"), "dag", "--dot"], cwd=REPO, capture_output=True,
+                         text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    edges = set(re.findall(r'"([^"]+)" -> "([^"]+)"', out.stdout))
+    for raw, prepared in (("moviescope", "moviescope"), ("iemocap", "iemocap_aligned"), ("iemocap", "iemocap_unaligned"),
+                          ("mmimdb", "mmimdb"), ("mosei", "mosei")):
+        assert (f"raw@{raw}", f"prepare@{prepared}") in edges
+    assert ("prepare@moviescope", "train@moviescope-bpmult") in edges
+    assert ("train@moviescope-bpmult", "figures") in edges and ("train@mosei-mult", "tables") in edges
+    assert ("tables", "report") in edges and ("figures", "report") in edges
