@@ -153,3 +153,13 @@ def test_index_page_from_fixtures(tree):
     # figures follow FIGURES (Fig. 12 before Fig. 16), whatever order they were drawn in
     assert page.index("gate_activation_per_modality.png") < page.index("fgmu_activation_boxplots.png")
     assert "diagrams here" in page and "SYNTHETIC" in page
+
+
+def test_fidelity_table_names_both_definitions_and_a_check_per_point():
+    from bpmult.report.fidelity import COLUMNS, FIDELITY_ROWS, fidelity_html
+
+    assert all(len(row) == len(COLUMNS) and row[-1].strip() for row in FIDELITY_ROWS)
+    page = fidelity_html()
+    assert "ours: paper" in page and "ours: authors" in page and "exactly 0.0" in page
+    # the two errors of the old table: the paper does not say BERT is fine-tuned, and the residual mode has a setting
+    assert "BERT (fine-tuning not stated)" in page and "level1_residual_mode" in page
