@@ -119,7 +119,7 @@ def compare_table(table: dict[str, Any], runs_dir: Path, prepared_dir: Path | No
             ours, ours_std, n = summary_stat(summary, key)
             cells[key] = Cell(paper, paper_std, ours, ours_std, n)
         rows.append({"model": row["model"], "modalities": row.get("modalities"), "source": row["source"],
-                     "run": name, "cells": cells})
+                     "run": name, "cells": cells, "definition": (summary or {}).get("definition")})
     data_dir = None if prepared_dir is None else Path(prepared_dir) / table["dataset"]
     if data_dir is not None and (data_dir / "manifest.json").is_file():
         prior = prior_metrics(data_dir)
@@ -171,7 +171,8 @@ def _label(row: dict[str, Any]) -> str:
         return f"{label}<br><span class='note'>train label frequencies as predictions</span>"
     n = max((c.n for c in row["cells"].values()), default=0)
     seeds = f" · n={n}" if n else " · no run"
-    return f"{label}<br><span class='note'><code>{html.escape(row['run'])}</code>{seeds}</span>"
+    definition = f" · {html.escape(row['definition'])} definition" if row.get("definition") else ""
+    return f"{label}<br><span class='note'><code>{html.escape(row['run'])}</code>{seeds}{definition}</span>"
 
 
 def _cell(row: dict[str, Any], c: Cell) -> str:

@@ -163,3 +163,15 @@ def test_fidelity_table_names_both_definitions_and_a_check_per_point():
     assert "ours: paper" in page and "ours: authors" in page and "exactly 0.0" in page
     # the two errors of the old table: the paper does not say BERT is fine-tuned, and the residual mode has a setting
     assert "BERT (fine-tuning not stated)" in page and "level1_residual_mode" in page
+
+
+def test_each_table_row_says_which_definition_its_run_used(tmp_path):
+    from bpmult.report.tables import compare_table, load_paper_results, table_html
+
+    table = load_paper_results()["table1_moviescope"]
+    run = tmp_path / "moviescope-bpmult"
+    run.mkdir()
+    (run / "summary.json").write_text(json.dumps({"definition": "authors", "test": {
+        "ap_micro": {"mean": 50.0, "std": 1.0, "n": 2}}}))
+    page = table_html(table, compare_table(table, tmp_path))
+    assert "authors definition" in page
