@@ -29,6 +29,11 @@ import torch
 import torch.nn.functional as F
 
 from bpmult.atomic import atomic_write
+from bpmult.models.presets import dataset_config
+from bpmult.models.registry import variant_config
+from bpmult.models.registry import build_model, count_parameters
+from bpmult.bench_profile import attention_backends, format_backends, format_profile, profile_step
+from bpmult.models.registry import VARIANTS
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -80,8 +85,6 @@ DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
 
 def shape_config(shape: BenchShape, variant: str):
     """The :class:`ModelConfig` of ``variant`` at ``shape`` (lengths set from the shape)."""
-    from bpmult.models.presets import dataset_config
-    from bpmult.models.registry import variant_config
 
     lengths = {f"len_{m}": n for m, n in shape.lengths.items()}
     if shape.dataset is None:
@@ -124,8 +127,7 @@ class Stepper:
 
     def __init__(self, variant: str, shape: BenchShape, *, device: torch.device, dtype: str = "float32",
                  adam: str = "default", seed: int = 0) -> None:
-        from bpmult.models.registry import build_model, count_parameters
-
+    
         self.cfg = shape_config(shape, variant)
         self.device = device
         self.dtype = DTYPES[dtype]
@@ -243,8 +245,6 @@ def _csv(kind: str, known):
 
 def run_bench(args: argparse.Namespace) -> int:
     """The ``bpmult bench`` command."""
-    from bpmult.bench_profile import attention_backends, format_backends, format_profile, profile_step
-    from bpmult.models.registry import VARIANTS
 
     for model in args.models:
         if model not in VARIANTS:

@@ -25,6 +25,8 @@ from torch.profiler import ProfilerActivity, profile, record_function
 
 from bpmult import nn as bnn
 from bpmult.nn import attention as attention_module
+from bpmult.models.parts import ModalityInputs, MultHead
+from bpmult.nn.masks import sdpa_mask
 
 _LABEL = "bench::"
 OPTIMIZER = "optimizer (Adam)"
@@ -35,7 +37,6 @@ _BACKWARD = "autograd::engine::evaluate_function:"
 
 def module_category(module: nn.Module) -> str | None:
     """The profile category of a module, or None to leave its work to its parent's category."""
-    from bpmult.models.parts import ModalityInputs, MultHead
 
     kinds = (
         (bnn.MultiheadAttention, "attention (projections + SDPA)"),
@@ -228,7 +229,6 @@ def attention_backends(*, dtype: torch.dtype = torch.float32, embed_dim: int = 7
         ``{"cuda": "cuda not available" | [rows], "cpu": [rows], "cuda_flags": {...}}``; a row has
         ``regime, lq, lk, mask, dropout, backend``.
     """
-    from bpmult.nn.masks import sdpa_mask
 
     def rows_on(device: torch.device, run_dtype: torch.dtype) -> list[dict[str, Any]]:
         attn = bnn.MultiheadAttention(embed_dim=embed_dim, num_heads=num_heads, attn_dropout=0.1).to(device)

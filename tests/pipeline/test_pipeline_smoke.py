@@ -55,6 +55,9 @@ def smoke_repo(tmp_path_factory) -> Path:
     result = _run([str(BIN / "dvc"), "repro"], dest)
     if result.returncode != 0:
         pytest.fail(f"dvc repro failed (rc {result.returncode}):\n{result.stdout[-4000:]}\n{result.stderr[-4000:]}")
+    # the repro's dvc.lock and metrics in git: the tests that edit files restore this state
+    for cmd in (["git", "add", "-A"], ["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "repro"]):
+        subprocess.run(cmd, cwd=dest, check=True, capture_output=True)
     return dest
 
 
