@@ -161,3 +161,31 @@ def test_every_run_records_its_definition(data, tmp_path):
     params["t"]["definition"] = "paper"
     summary = X.train_experiment(X.plan(data, "bpmult", params=params, seeds=[1]), tmp_path / "run", progress=False)
     assert summary["definition"] == "paper"
+
+
+def test_ctrl_c_and_a_full_disk_during_training_are_one_line_each(data, tmp_path, capsys, monkeypatch):
+    import errno
+
+    from bpmult.experiment import commands
+    from bpmult.train import checkpoint as ckpt
+
+    params = tmp_path / "params.yaml"
+    params.write_text(json.dumps(PARAMS))
+    argv = ["train", "--model", "bpmult", "--data", str(data), "--out", str(tmp_path / "run"), "--params", str(params),
+            "--no-progress", "--seeds", "1"]
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(commands, "train_seeds", interrupted)
+    assert cli.main(argv) == 130
+    assert capsys.readouterr().err.strip() == "bpmult train: interrupted; rerun the same command with --resume to continue"
+    monkeypatch.undo()
+
+    def full_disk(path, obj):
+        raise OSError(errno.ENOSPC, "No space left on device", str(path))
+
+    monkeypatch.setattr(ckpt, "save_verified", full_disk)
+    assert cli.main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "no space left on the device while writing" in err[0] and "best.pt" in err[0], err
