@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from bpmult.errors import debug_requested, report_errors
-from bpmult.stages.data import run_stage
+from bpmult.stages.data import STAGE_DESCRIPTION, stage_arguments
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
@@ -20,15 +20,8 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("stage", help="run one data stage of the pipeline under the active profile",
-                       description="raw: write (synth) or fetch a source's upstream files; prepare: turn a raw "
-                                   "folder into the model-ready format with the profile's data settings.")
-    p.add_argument("stage", choices=["raw", "prepare"], help="which stage")
-    p.add_argument("name", help="raw: moviescope|mmimdb|iemocap|mosei; prepare: a dataset name")
-    p.add_argument("--raw", help="prepare: the raw folder")
-    p.add_argument("--out", required=True, help="the folder to write")
-    p.add_argument("--params", default="params.yaml", help="params file (default: params.yaml)")
-    p.set_defaults(func=run_stage)
+    stage_arguments(sub.add_parser("stage", help="run one data stage of the pipeline under the active profile",
+                                   description=STAGE_DESCRIPTION))
 
     p = sub.add_parser("report", help="write reports/index.html (headline, claims, every table and figure) and the "
                                       "claims check (reports/claims.html, metrics/claims.json)")

@@ -110,15 +110,24 @@ def prepare_stage(dataset: str, raw: Path, out: Path, params_path: str | Path = 
 def main(argv: list[str] | None = None) -> int:
     """``python -m bpmult.stages.data raw|prepare NAME ...``: what ``dvc.yaml`` runs."""
     argv = sys.argv[1:] if argv is None else argv
-    parser = argparse.ArgumentParser(prog="bpmult stage", description="raw: write (synth) or fetch a source's "
-                                     "upstream files; prepare: turn a raw folder into the model-ready format.")
+    parser = argparse.ArgumentParser(prog="bpmult stage", description=STAGE_DESCRIPTION)
+    stage_arguments(parser)
+    args = parser.parse_args([a for a in argv if a != "--debug"])
+    return report_errors(f"bpmult stage {args.stage}", lambda: run_stage(args), debug=debug_requested(argv))
+
+
+STAGE_DESCRIPTION = ("raw: write (synth) or fetch a source's upstream files; prepare: turn a raw folder into the "
+                     "model-ready format with the profile's data settings.")
+
+
+def stage_arguments(parser: argparse.ArgumentParser) -> None:
+    """The arguments of ``bpmult stage`` (the console verb and ``python -m bpmult.stages.data``)."""
     parser.add_argument("stage", choices=["raw", "prepare"], help="which stage")
     parser.add_argument("name", help="raw: moviescope|mmimdb|iemocap|mosei; prepare: a dataset name")
     parser.add_argument("--raw", help="prepare: the raw folder")
     parser.add_argument("--out", required=True, help="the folder to write")
     parser.add_argument("--params", default=str(PARAMS), help="params file (default: params.yaml)")
-    args = parser.parse_args([a for a in argv if a != "--debug"])
-    return report_errors(f"bpmult stage {args.stage}", lambda: run_stage(args), debug=debug_requested(argv))
+    parser.set_defaults(func=run_stage)
 
 
 def run_stage(args: argparse.Namespace) -> int:
