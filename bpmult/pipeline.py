@@ -26,6 +26,7 @@ from bpmult.report.gallery import FigureBook
 from bpmult.report.index import write_index
 from bpmult.report.pages import profile_statement
 from bpmult.report.tables import write_tables
+from bpmult.stages.paths import REPORT_DESCRIPTION, report_arguments
 from bpmult.stages.paths import active_profile, is_synthetic, use_repo_root  # noqa: F401 (notebooks call it)
 
 
@@ -80,26 +81,22 @@ def report_stage(*, reports_dir: str | Path, prepared_dir: str | Path, runs_dir:
                        diagrams_html=diagrams_html(diagram_models(Path(prepared_dir), params)), claims=claims)
 
 
+def run_report(args: argparse.Namespace) -> int:
+    """The report stage for parsed :func:`~bpmult.stages.paths.report_arguments`."""
+    report_stage(reports_dir=args.reports, prepared_dir=args.prepared, runs_dir=args.runs,
+                 params_path=args.params, claims_json_path=args.claims)
+    print(f"wrote {Path(args.reports) / 'index.html'}, {Path(args.reports) / 'claims.html'} and {args.claims}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """``python -m bpmult.pipeline --reports ... --runs ...``: the report stage as ``dvc.yaml`` runs it
     (the same as ``bpmult report``, with every module it needs imported up front)."""
     argv = sys.argv[1:] if argv is None else argv
-    parser = argparse.ArgumentParser(prog="bpmult report", description="write reports/index.html and the claims "
-                                                                       "check (reports/claims.html, claims JSON)")
-    parser.add_argument("--reports", default="reports", help="the reports folder")
-    parser.add_argument("--prepared", default="data/prepared", help="the prepared-data folder")
-    parser.add_argument("--runs", default="runs", help="the runs folder, or a folder of <run>.json summaries")
-    parser.add_argument("--params", default="params.yaml", help="params file")
-    parser.add_argument("--claims", default="metrics/claims.json", help="the claims JSON to write")
+    parser = argparse.ArgumentParser(prog="bpmult report", description=REPORT_DESCRIPTION)
+    report_arguments(parser)
     args = parser.parse_args([a for a in argv if a != "--debug"])
-
-    def run() -> int:
-        report_stage(reports_dir=args.reports, prepared_dir=args.prepared, runs_dir=args.runs,
-                     params_path=args.params, claims_json_path=args.claims)
-        print(f"wrote {Path(args.reports) / 'index.html'}, {Path(args.reports) / 'claims.html'} and {args.claims}")
-        return 0
-
-    return report_errors("bpmult report", run, debug=debug_requested(argv))
+    return report_errors("bpmult report", lambda: run_report(args), debug=debug_requested(argv))
 
 
 if __name__ == "__main__":

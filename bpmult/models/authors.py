@@ -39,9 +39,7 @@ names (``l/v/a`` = text/video/audio) and ours::
 from __future__ import annotations
 
 import fnmatch
-import json
 import re
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -50,6 +48,7 @@ import numpy as np
 import torch
 
 from bpmult.models.config import MODALITIES, ModelConfig
+from bpmult.models.reference_file import config_json, read_npz
 from bpmult.models.registry import build_model, variant_config
 
 FORMAT = "bpmult-authors-reference/1"
@@ -141,19 +140,10 @@ def read_authors_reference(path: str | Path) -> AuthorsReference:
         ValueError: not a readable ``.npz``, a missing key or config entry, or wrong shapes.
     """
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: no such reference file")
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            arrays = {key: data[key] for key in data.files}
-    except (zipfile.BadZipFile, OSError, ValueError, EOFError) as err:
-        raise ValueError(f"{path}: not a readable .npz reference file ({err})") from err
+    arrays = read_npz(path)
     if "config" not in arrays:
         raise ValueError(f"{path}: missing key 'config' (expected config, input.*, output.logits/gates, param.*)")
-    try:
-        config = json.loads(str(arrays["config"]))
-    except json.JSONDecodeError as err:
-        raise ValueError(f"{path}: key 'config' is not a JSON string ({err})") from err
+    config = config_json(arrays, path)
     if not isinstance(config, dict) or config.get("format") != FORMAT:
         found = config.get("format") if isinstance(config, dict) else None
         raise ValueError(f"{path}: config.format is {found!r}, expected {FORMAT!r}")

@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import json
 import re
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -40,6 +39,7 @@ import numpy as np
 import torch
 
 from bpmult.models.config import ModelConfig
+from bpmult.models.reference_file import config_json, read_npz
 from bpmult.models.registry import build_model, variant_config
 
 OFFICIAL_MODALITY = {"l": "text", "a": "audio", "v": "video"}
@@ -146,21 +146,12 @@ def read_reference(path: str | Path) -> Reference:
         KeyError: a required key is missing (the message names it and the file).
     """
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: no such reference file")
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            arrays = {key: data[key] for key in data.files}
-    except (zipfile.BadZipFile, OSError, ValueError, EOFError) as err:
-        raise ValueError(f"{path}: not a readable .npz reference file ({err})") from err
+    arrays = read_npz(path)
     for key in ("config", *REFERENCE_INPUTS.values(), *REFERENCE_OUTPUTS):
         if key not in arrays:
             raise KeyError(f"{path}: missing key {key!r} (a reference file holds config, input.text/audio/vision, "
                            f"output.logits/last_hs and param.*)")
-    try:
-        config = json.loads(str(arrays["config"]))
-    except json.JSONDecodeError as err:
-        raise ValueError(f"{path}: key 'config' is not a JSON string ({err})") from err
+    config = config_json(arrays, path)
     missing = [k for k in REQUIRED_CONFIG if k not in config]
     if missing:
         raise KeyError(f"{path}: config lacks {missing}")

@@ -32,7 +32,23 @@ def take_steps(x: torch.Tensor, steps: tuple[int, ...]) -> torch.Tensor:
     return x[:, list(steps)]
 
 
-class TransformerEncoderLayer(nn.Module):
+class FeedForward:
+    """MuLT's position-wise feed-forward, shared by every block that has one (the encoder layer and
+    the translating layer): a mixin, so the weights keep their names ``fc1``/``fc2`` in checkpoints
+    and in the official/authors' name maps."""
+
+    fc1: nn.Linear
+    fc2: nn.Linear
+    relu_dropout: float
+    training: bool
+
+    def feed_forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``fc2(drop(relu(fc1(x))))``, shapes ``(B, L, E) -> (B, L, E)``."""
+        hidden = F.dropout(F.relu(self.fc1(x)), p=self.relu_dropout, training=self.training)
+        return self.fc2(hidden)
+
+
+class TransformerEncoderLayer(FeedForward, nn.Module):
     """One pre-LN MuLT layer: (cross- or self-) attention, then the feed-forward block.
 
     Args:
@@ -62,11 +78,6 @@ class TransformerEncoderLayer(nn.Module):
         self.relu_dropout = relu_dropout
         self.res_dropout = res_dropout
         self.attn_mask = attn_mask
-
-    def feed_forward(self, x: torch.Tensor) -> torch.Tensor:
-        """``fc2(drop(relu(fc1(x))))``, shapes ``(B, L, E) -> (B, L, E)``."""
-        hidden = F.dropout(F.relu(self.fc1(x)), p=self.relu_dropout, training=self.training)
-        return self.fc2(hidden)
 
     def forward(
         self,

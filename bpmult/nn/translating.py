@@ -23,10 +23,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from bpmult.nn.attention import MultiheadAttention
-from bpmult.nn.layer import mult_linear, take_steps
+from bpmult.nn.layer import FeedForward, mult_linear, take_steps
 
 
-class TranslatingLayer(nn.Module):
+class TranslatingLayer(FeedForward, nn.Module):
     """Self-attention over the query, then cross-attention, then the feed-forward block.
 
     Args:
@@ -68,11 +68,6 @@ class TranslatingLayer(nn.Module):
 
     def _residual(self, x: torch.Tensor, branch: torch.Tensor) -> torch.Tensor:
         return x + F.dropout(branch, p=self.res_dropout, training=self.training)
-
-    def feed_forward(self, x: torch.Tensor) -> torch.Tensor:
-        """``fc2(drop(relu(fc1(x))))``, shapes ``(B, L, E) -> (B, L, E)``."""
-        hidden = F.dropout(F.relu(self.fc1(x)), p=self.relu_dropout, training=self.training)
-        return self.fc2(hidden)
 
     def forward(
         self,

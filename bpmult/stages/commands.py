@@ -4,32 +4,24 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
 from bpmult.errors import debug_requested, report_errors
 from bpmult.stages.data import STAGE_DESCRIPTION, stage_arguments
+from bpmult.stages.paths import REPORT_DESCRIPTION, report_arguments
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
     from bpmult import pipeline  # deferred: keeps the report's modules (torch, models) out of the data stages
 
-    pipeline.report_stage(reports_dir=Path(args.reports), prepared_dir=Path(args.prepared), runs_dir=Path(args.runs),
-                          params_path=args.params, claims_json_path=Path(args.claims))
-    print(f"wrote {Path(args.reports) / 'index.html'}, {Path(args.reports) / 'claims.html'} and {args.claims}")
-    return 0
+    return pipeline.run_report(args)
 
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
     stage_arguments(sub.add_parser("stage", help="run one data stage of the pipeline under the active profile",
                                    description=STAGE_DESCRIPTION))
 
-    p = sub.add_parser("report", help="write reports/index.html (headline, claims, every table and figure) and the "
-                                      "claims check (reports/claims.html, metrics/claims.json)")
-    p.add_argument("--reports", default="reports", help="the reports folder")
-    p.add_argument("--prepared", default="data/prepared", help="the prepared-data folder")
-    p.add_argument("--runs", default="runs", help="the runs folder, or a folder of <run>.json summaries")
-    p.add_argument("--claims", default="metrics/claims.json", help="the claims JSON to write")
-    p.add_argument("--params", default="params.yaml", help="params file")
+    p = sub.add_parser("report", help=REPORT_DESCRIPTION, description=REPORT_DESCRIPTION)
+    report_arguments(p)
     p.set_defaults(func=_cmd_report)
 
 

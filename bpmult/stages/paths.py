@@ -8,6 +8,7 @@ in the repository the copy was made from (``git``'s common dir), else here.
 
 from __future__ import annotations
 
+import argparse
 import os
 import subprocess
 from pathlib import Path
@@ -94,3 +95,16 @@ def profile_settings(params_path: str | Path = PARAMS) -> tuple[dict[str, Any], 
     params = load_params(params_path)
     profile = active_profile(params)
     return params, profile, params[profile]
+
+
+REPORT_DESCRIPTION = ("write reports/index.html (headline, claims, every table and figure) and the claims check "
+                      "(reports/claims.html, metrics/claims.json)")
+
+
+def report_arguments(p: argparse.ArgumentParser) -> None:
+    """The report stage's options, shared by ``bpmult report`` and ``python -m bpmult.pipeline``."""
+    p.add_argument("--reports", default=str(REPORTS), help="the reports folder")
+    p.add_argument("--prepared", default=str(PREPARED), help="the prepared-data folder")
+    p.add_argument("--runs", default=str(RUNS), help="the runs folder, or a folder of <run>.json summaries")
+    p.add_argument("--params", default=str(PARAMS), help="params file")
+    p.add_argument("--claims", default=str(METRICS / "claims.json"), help="the claims JSON to write")

@@ -212,24 +212,30 @@ def _no_space(*args, **kwargs):
     raise OSError(errno.ENOSPC, "No space left on device")
 
 
-def test_full_disk_during_prepare_is_one_line_naming_the_path(raw_copy, tmp_path, run, monkeypatch):
-    raw = raw_copy("iemocap_aligned")
-    before = snapshot(tmp_path)
-    monkeypatch.setattr(os, "posix_fallocate", _no_space)
-    code, err = run(prepare_argv("iemocap_aligned", raw, tmp_path / "prepared" / "iemocap"))
-    assert code == 2
-    assert_one_line(err, ".bpmult-staging-iemocap.", ".npy", "no space left on the device")
-    assert snapshot(tmp_path) == before
+def _unsupported(*args):
+    raise OSError(errno.EOPNOTSUPP, "no")
 
 
-def test_full_disk_without_preallocation_compares_free_space(raw_copy, tmp_path, run, monkeypatch):
+def _ten_bytes_free(path):
+    return type("Usage", (), {"free": 10, "total": 10, "used": 0})()
+
+
+@pytest.mark.parametrize("fallocate, disk_usage, expected", [
+    # the file system can preallocate: the write itself fails
+    (_no_space, None, (".bpmult-staging-iemocap.", ".npy", "no space left on the device")),
+    # it cannot (e.g. some network file systems): the free space is compared before writing
+    (_unsupported, _ten_bytes_free, (".npy", "no space left", "10 B free")),
+], ids=["preallocation fails", "free space compared"])
+def test_full_disk_during_prepare_is_one_line_naming_the_path(raw_copy, tmp_path, run, monkeypatch,
+                                                              fallocate, disk_usage, expected):
     raw = raw_copy("iemocap_aligned")
     before = snapshot(tmp_path)
-    monkeypatch.setattr(os, "posix_fallocate", lambda *a: (_ for _ in ()).throw(OSError(errno.EOPNOTSUPP, "no")))
-    monkeypatch.setattr("shutil.disk_usage", lambda p: type("U", (), {"free": 10, "total": 10, "used": 0})())
+    monkeypatch.setattr(os, "posix_fallocate", fallocate)
+    if disk_usage is not None:
+        monkeypatch.setattr("shutil.disk_usage", disk_usage)
     code, err = run(prepare_argv("iemocap_aligned", raw, tmp_path / "prepared" / "iemocap"))
     assert code == 2
-    assert_one_line(err, ".npy", "no space left", "10 B free")
+    assert_one_line(err, *expected)
     assert snapshot(tmp_path) == before
 
 
