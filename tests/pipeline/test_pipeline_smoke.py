@@ -213,3 +213,49 @@ def test_a_fresh_clone_pulls_the_results_from_a_remote_without_training(smoke_re
     assert (clone / "reports" / "index.html").read_bytes() == (smoke_repo / "reports" / "index.html").read_bytes()
     repro = _run([str(BIN / "dvc"), "repro"], clone)
     assert repro.returncode == 0 and "Running stage" not in repro.stdout, repro.stdout[-2000:]
+
+
+# ----------------------------------------------------------------------------- many runs: DVC's queue
+
+
+def _queue_states(repo: Path) -> dict[str, str]:
+    out = _run([str(BIN / "dvc"), "queue", "status"], repo).stdout
+    states = {}
+    for line in out.splitlines()[1:]:
+        parts = line.split()
+        if len(parts) >= 4 and parts[-1] in ("Queued", "Running", "Success", "Failed"):
+            states[parts[1]] = parts[-1]
+    return states
+
+
+def test_two_queue_workers_run_two_queued_experiments(restore):
+    """`dvc exp run --queue` twice, `dvc queue start -j 2`: two workers, both experiments succeed, each with its lr."""
+    import json
+    import time
+
+    lrs = {0.004: None, 0.005: None}
+    for lr in lrs:
+        queued = _run([str(BIN / "dvc"), "exp", "run", "--queue", "-S", f"smoke.mosei.train.lr={lr}"], restore)
+        assert queued.returncode == 0, queued.stderr[-2000:]
+    started = _run([str(BIN / "dvc"), "queue", "start", "-j", "2"], restore)
+    assert started.returncode == 0, started.stderr[-2000:]
+    assert "Started '2' new experiments task queue workers" in started.stdout, started.stdout
+    deadline = time.monotonic() + 1200
+    while time.monotonic() < deadline:
+        states = _queue_states(restore)
+        if len(states) == 2 and all(s in ("Success", "Failed") for s in states.values()):
+            break
+        time.sleep(3)
+    assert states and all(s == "Success" for s in states.values()), states
+    shown = json.loads(_run([str(BIN / "dvc"), "exp", "show", "--json"], restore).stdout)
+    results = {}
+    for exp in shown[1]["experiments"] or []:
+        data = exp["revs"][0]["data"]
+        lr = data["params"]["params.yaml"]["data"]["smoke"]["mosei"]["train"]["lr"]
+        results[lr] = data["metrics"]["metrics/runs/mosei-mult.json"]["data"]["test"]["loss"]["mean"]
+    assert set(results) == set(lrs), results
+    assert results[0.004] != results[0.005], results
+    # the workspace is not the queue's: params.yaml and the committed metrics are untouched
+    diff = subprocess.run(["git", "status", "--porcelain", "params.yaml", "metrics"], cwd=restore,
+                          capture_output=True, text=True).stdout
+    assert diff == "", diff
