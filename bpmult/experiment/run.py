@@ -146,7 +146,7 @@ def train_run(dataset_dir: str | Path, variant: str, out_dir: str | Path, seed: 
     manifest = read_manifest(dataset_dir)
     dataset = check_dataset(manifest, dataset, dataset_dir)
     code, extras = resolve_modalities(manifest, modalities)
-    kwargs = {**model_inputs(manifest, dataset, extras), **(model_overrides or {})}
+    kwargs = {**model_inputs(manifest, dataset, extras, variant), **(model_overrides or {})}
     if model_factory is None:  # validate the config before any file is touched, without building twice
         cfg = variant_config(variant, **kwargs)
         model_config, build = dataclasses.asdict(cfg), lambda: build_model(cfg)

@@ -67,11 +67,13 @@ def encoder_location(name: str) -> str:
     return str(minilm_path()) if name == "minilm" else name
 
 
-def model_inputs(manifest: dict[str, Any], dataset: str, extras: Iterable[str]) -> dict[str, Any]:
+def model_inputs(manifest: dict[str, Any], dataset: str, extras: Iterable[str],
+                 variant: str | None = None) -> dict[str, Any]:
     """ModelConfig fields that follow from the prepared data (docs/design.md §2).
 
     Text prepared as word-piece ids (``text_features: token_ids``) puts the encoder inside the
-    model: ``text_encoder`` is set, and the text width is the encoder's.
+    model: ``text_encoder`` is set, and the text width is the encoder's — except for the GMU
+    baseline, which reads the mean of its GloVe sequence and never the text.
     """
     shapes = dict(manifest["modalities"])
     encoder = manifest.get("text_encoder") or {}
@@ -94,7 +96,7 @@ def model_inputs(manifest: dict[str, Any], dataset: str, extras: Iterable[str]) 
         "n_classes": len(manifest["label_names"]), "head": manifest["task"],
         "audio_encoder": dataset in AUDIO_ENCODER_DATASETS,
         "text_first_token_is_cls": bool(encoder["first_token_is_cls"]),
-        "text_encoder": encoder_location(encoder["name"]) if token_ids else None,
+        "text_encoder": encoder_location(encoder["name"]) if token_ids and variant != "gmu" else None,
     }
 
 
@@ -188,7 +190,7 @@ def from_resolved(data_dir: Path, manifest: dict[str, Any], dataset: str, varian
     where = f"{resolved.profile}.{dataset}.model"
     # the data gives widths and lengths; a definition may fix lengths (the authors' padding); the
     # profile sets sizes and wins over both
-    kwargs = {**model_inputs(manifest, dataset, extras), **resolved.definition_model, **resolved.model_overrides}
+    kwargs = {**model_inputs(manifest, dataset, extras, variant), **resolved.definition_model, **resolved.model_overrides}
     try:
         model = variant_config(variant, **kwargs)
     except ValueError as err:

@@ -3,14 +3,13 @@
 Everything is relative to the repository root (the folder with ``dvc.yaml``). A DVC experiment
 run in a temporary copy (``dvc exp run --temp`` / ``--queue``) has no git-ignored files, so the
 fetched downloads and the text cache are looked up in ``BPMULT_DATA_ROOT`` when it is set, else
-in the repository the copy was made from (``git``'s common dir), else here.
+in the repository the copy was made from (the folder holding ``.dvc/tmp/exps/``), else here.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -40,16 +39,21 @@ def use_repo_root(start: str | Path | None = None) -> Path:
     raise FileNotFoundError(f"{here}: no dvc.yaml here or above; run the notebook inside the bpmult repository")
 
 
-def _main_checkout() -> Path | None:
-    """The checkout a DVC temporary experiment was copied from, or None (not a git worktree copy)."""
-    try:
-        out = subprocess.run(["git", "rev-parse", "--path-format=absolute", "--git-common-dir"], capture_output=True,
-                             text=True, check=True, timeout=10).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        return None
-    common = Path(out)
-    # DVC's temporary experiments live under <repo>/.dvc/tmp/exps/...; their common git dir is the repo's
-    return common.parent if common.name == ".git" else None
+EXPERIMENT_DIR = (".dvc", "tmp", "exps")
+"""Where DVC runs temporary and queued experiments: ``<repo>/.dvc/tmp/exps/[standalone/]tmpXXXX``."""
+
+
+def _main_checkout(here: Path) -> Path | None:
+    """The checkout a DVC temporary experiment in ``here`` was copied from, or None.
+
+    Only the path tells: DVC's executor folder is a fresh git repository of its own (``git init``
+    plus fetched refs), so git names no other checkout (its common dir is the executor's own).
+    """
+    parts = here.parts
+    for i in range(len(parts) - len(EXPERIMENT_DIR), 0, -1):
+        if parts[i:i + len(EXPERIMENT_DIR)] == EXPERIMENT_DIR:
+            return Path(*parts[:i])
+    return None
 
 
 def data_root() -> Path:
@@ -57,12 +61,8 @@ def data_root() -> Path:
     env = os.environ.get("BPMULT_DATA_ROOT")
     if env:
         return Path(env)
-    here = Path.cwd().resolve()
-    if ".dvc" in here.parts and "exps" in here.parts:
-        main = _main_checkout()
-        if main is not None and main.resolve() != here:
-            return main
-    return Path(".")
+    main = _main_checkout(Path.cwd().resolve())
+    return main if main is not None else Path(".")
 
 
 def downloads() -> Path:
