@@ -20,7 +20,7 @@ COMMANDS = {
     "fetch": "bpmult.data.commands", "prepare": "bpmult.data.commands", "synth": "bpmult.data.commands",
     "train": "bpmult.experiment.commands", "summarize": "bpmult.experiment.commands",
     "evaluate": "bpmult.experiment.commands", "predict": "bpmult.experiment.commands",
-    "bench": "bpmult.bench",
+    "bench": "bpmult.bench", "plan": "bpmult.plan",
     "notebook": "bpmult.stages.notebook", "stage": "bpmult.stages.commands", "report": "bpmult.stages.commands",
 }
 
