@@ -21,7 +21,8 @@ from bpmult.errors import debug_requested, report_errors
 from bpmult.experiment import from_manifest
 from bpmult.paramsfile import load_params
 from bpmult.report.claims_page import write_claims
-from bpmult.report.diagrams import SHOWN_VARIANTS, diagrams_html, example_batch
+from bpmult.data.reader import load_prepared, make_collate
+from bpmult.report.diagrams import SHOWN_VARIANTS, diagrams_html
 from bpmult.report.gallery import FigureBook
 from bpmult.report.index import write_index
 from bpmult.report.pages import profile_statement
@@ -52,15 +53,18 @@ def figures_stage(*, runs_dir: str, prepared_dir: str, figures_dir: str, params_
 def diagram_models(prepared_dir: Path, params: dict[str, Any]) -> dict[str, tuple[Any, dict[str, Any]]]:
     """The models the diagrams show, built as training builds them, each with an example batch.
 
-    Moviescope at its prepared dimensions under the active profile (TVAP setting); empty when
-    Moviescope is not prepared.
+    Moviescope at its prepared dimensions under the active profile (TVAP setting), fed its first two
+    test samples; empty when Moviescope is not prepared.
     """
     manifest_path = Path(prepared_dir) / "moviescope" / "manifest.json"
     if not manifest_path.is_file():
         return {}
     manifest = json.loads(manifest_path.read_text())
     profile = active_profile(params)
-    batch = example_batch(manifest)
+    # two real test samples, collated as training collates them: word-piece ids must be real ids
+    # (random floats index outside BERT's vocabulary) and cropped spectrograms keep their rule
+    test = load_prepared(Path(prepared_dir) / "moviescope", "test", validate=False)
+    batch = make_collate(manifest)([test[i] for i in range(min(2, len(test)))])
     models = {}
     for variant in SHOWN_VARIANTS:
         torch.manual_seed(0)

@@ -50,13 +50,6 @@ def trace_calls(model: torch.nn.Module, batch: dict[str, torch.Tensor], depth: i
     return records
 
 
-def example_batch(manifest: dict[str, Any], batch_size: int = 2) -> dict[str, torch.Tensor]:
-    """Random inputs with the per-sample shapes of a prepared dataset's manifest."""
-    gen = torch.Generator().manual_seed(0)
-    return {name: torch.randn(batch_size, *shape, generator=gen)
-            for name, shape in manifest["modalities"].items()}
-
-
 def diagrams_html(models: Mapping[str, tuple[torch.nn.Module, dict[str, torch.Tensor]]]) -> str:
     """HTML tables of the traced call order of each model.
 
