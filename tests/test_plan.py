@@ -11,10 +11,10 @@ from bpmult.experiment.params import load_params, resolve
 from bpmult.experiment.spec import from_resolved
 from bpmult.data.text import minilm_path
 from bpmult.models import variant_config
-from bpmult.plan import (build_on, data_shape, example_batch, pipeline_stages, plan_profile, split_settings,
-                         stage_cost, training_step)
+from bpmult.plan import data_shape, pipeline_stages, plan_profile, split_settings, stage_cost
 from bpmult.plan_count import count_step, parameter_counts
 from bpmult.plan_facts import GPUS
+from bpmult.plan_meta import build_on, example_batch, training_step
 
 REPO = Path(__file__).resolve().parents[1]
 DVC = REPO / "dvc.yaml"
@@ -58,15 +58,21 @@ def test_text_encoder_from_config_has_the_real_parameter_count():
     assert meta_total > 22_000_000  # MiniLM-L6 is inside
 
 
-@pytest.mark.parametrize("variant", ["bpmult", "mult", "mult_gmu", "gmu", "bpmult_translating"])
-def test_meta_step_counts_equal_a_real_cpu_step(variant):
-    """Saved-tensor bytes (forward) and FLOPs (forward, backward) on meta equal those of a real CPU step."""
-    cfg = variant_config(variant, **TINY)
+def _counts_on_meta_and_cpu(cfg, manifest, batch_size):
+    """One training step of ``cfg`` counted on the meta device and on a real CPU model (same seed)."""
     counts = {}
     for device in ("meta", "cpu"):
         torch.manual_seed(0)
         model = build_on(cfg, device)
-        counts[device] = count_step(model, training_step(model, example_batch(TINY_MANIFEST, 3, device), "multilabel"))
+        counts[device] = count_step(model, training_step(model, example_batch(manifest, batch_size, device),
+                                                         "multilabel"))
+    return counts
+
+
+@pytest.mark.parametrize("variant", ["bpmult", "mult", "mult_gmu", "gmu", "bpmult_translating"])
+def test_meta_step_counts_equal_a_real_cpu_step(variant):
+    """Saved-tensor bytes (forward) and FLOPs (forward, backward) on meta equal those of a real CPU step."""
+    counts = _counts_on_meta_and_cpu(variant_config(variant, **TINY), TINY_MANIFEST, 3)
     assert counts["meta"] == counts["cpu"]
     assert counts["cpu"].saved_bytes > 0 and counts["cpu"].flops > 2 * counts["cpu"].forward_flops > 0
 
@@ -77,11 +83,7 @@ def test_meta_step_counts_equal_a_real_cpu_step_with_a_text_encoder():
                          text_first_token_is_cls=True)
     manifest = {**TINY_MANIFEST, "modalities": {**TINY_MANIFEST["modalities"], "text_ids": [9], "text_mask": [9]}}
     del manifest["modalities"]["text"]
-    counts = {}
-    for device in ("meta", "cpu"):
-        torch.manual_seed(0)
-        model = build_on(cfg, device)
-        counts[device] = count_step(model, training_step(model, example_batch(manifest, 2, device), "multilabel"))
+    counts = _counts_on_meta_and_cpu(cfg, manifest, 2)
     assert counts["meta"] == counts["cpu"]
 
 
