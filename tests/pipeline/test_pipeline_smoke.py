@@ -237,15 +237,22 @@ def test_two_queue_workers_run_two_queued_experiments(restore):
     for lr in lrs:
         queued = _run([str(BIN / "dvc"), "exp", "run", "--queue", "-S", f"smoke.mosei.train.lr={lr}"], restore)
         assert queued.returncode == 0, queued.stderr[-2000:]
-    started = _run([str(BIN / "dvc"), "queue", "start", "-j", "2"], restore)
-    assert started.returncode == 0, started.stderr[-2000:]
-    assert "Started '2' new experiments task queue workers" in started.stdout, started.stdout
+    # the workers outlive `dvc queue start` and inherit its output: a file, not a pipe, so that
+    # waiting for the command does not wait for the workers
+    log = restore / ".dvc" / "tmp" / "queue-start.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with open(log, "w") as out:
+        started = subprocess.run([str(BIN / "dvc"), "queue", "start", "-j", "2"], cwd=restore, env=_env(),
+                                 stdout=out, stderr=subprocess.STDOUT, timeout=300)
+    assert started.returncode == 0, log.read_text()[-2000:]
+    assert "Started '2' new experiments task queue workers" in log.read_text(), log.read_text()
     deadline = time.monotonic() + 1200
     while time.monotonic() < deadline:
         states = _queue_states(restore)
         if len(states) == 2 and all(s in ("Success", "Failed") for s in states.values()):
             break
         time.sleep(3)
+    _run([str(BIN / "dvc"), "queue", "stop"], restore)  # idle workers would linger past the test
     assert states and all(s == "Success" for s in states.values()), states
     shown = json.loads(_run([str(BIN / "dvc"), "exp", "show", "--json"], restore).stdout)
     results = {}
