@@ -18,6 +18,7 @@ from bpmult.errors import debug_requested, report_errors
 COMMANDS = {
     "check-mult": "bpmult.models.commands", "check-authors": "bpmult.models.commands", "models": "bpmult.models.commands",
     "fetch": "bpmult.data.commands", "prepare": "bpmult.data.commands", "synth": "bpmult.data.commands",
+    "place": "bpmult.data.commands",
     "train": "bpmult.experiment.commands", "summarize": "bpmult.experiment.commands",
     "evaluate": "bpmult.experiment.commands", "predict": "bpmult.experiment.commands",
     "bench": "bpmult.bench", "plan": "bpmult.plan",

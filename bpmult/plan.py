@@ -30,7 +30,7 @@ import yaml
 
 from bpmult.data.config import DataConfig
 from bpmult.data.facts import facts
-from bpmult.experiment.params import profile_names, resolve
+from bpmult.experiment.params import PROFILE_SECTION_KEYS, profile_names, resolve
 from bpmult.experiment.spec import from_resolved
 from bpmult.paramsfile import load_params
 from bpmult.plan_count import count_step, parameter_bytes, parameter_counts
@@ -183,7 +183,8 @@ class StageCost:
     gpu_hours_expected: float
     gpu_hours_bound: float
     fits: bool
-    disk_bytes: int                  # best weights × seeds
+    kept_seeds: int                  # seeds that keep best.pt (the profile's keep_weights)
+    disk_bytes: int                  # best weights × kept seeds
 
 
 def expected_epochs(train) -> int:
@@ -226,7 +227,8 @@ def stage_cost(stage: Stage, params: dict[str, Any], profile: str, data: DataCon
         train_samples=n_train, dev_samples=n_dev, seeds=seeds, max_epochs=train.max_epochs, expected_epochs=epochs,
         gpu_hours_expected=hours(epochs), gpu_hours_bound=hours(train.max_epochs),
         fits=(memory16 if train.amp else memory32) <= FIT_SHARE * gpu.memory_gib * GIB,
-        disk_bytes=weight_bytes * seeds)
+        kept_seeds=1 if exp.keep_weights == "best_seed" else seeds,
+        disk_bytes=weight_bytes * (1 if exp.keep_weights == "best_seed" else seeds))
 
 
 def split_settings(params: dict[str, Any], profile: str, settings: tuple[str, ...]) -> tuple[DataConfig, tuple[str, ...]]:
@@ -275,7 +277,7 @@ def plan_profile(*, profile: str, gpu_name: str = DEFAULT_GPU, params_path: str 
     if profile not in profile_names(params):
         raise ValueError(f"params: unknown profile {profile!r}; valid: {profile_names(params)}")
     data, overrides = split_settings(params, profile, settings)
-    datasets = [k for k in params[profile] if k not in ("seeds", "data", "definition")]
+    datasets = [k for k in params[profile] if k not in PROFILE_SECTION_KEYS]
     stages = pipeline_stages(dvc_path, datasets)
     work = [(s, params, profile, data, gpu, utilisation, overrides) for s in stages]
     if jobs > 1 and len(work) > 1:
@@ -289,7 +291,8 @@ def plan_profile(*, profile: str, gpu_name: str = DEFAULT_GPU, params_path: str 
     shapes = {d: data_shape(d, data) for d in dict.fromkeys(s.dataset for s in stages)}
     data_bytes = {d: prepared_bytes(s) for d, s in shapes.items()}
     weights = sum(r.disk_bytes for r in rows)
-    live = max((r.checkpoint_bytes for r in rows), default=0)
+    # while a stage trains: its live checkpoint, and the best.pt of seeds not yet pruned (best_seed)
+    live = max((r.checkpoint_bytes + (r.seeds - r.kept_seeds) * r.best_bytes for r in rows), default=0)
     known = sum(b for b in data_bytes.values() if b is not None)
     return {
         "profile": profile, "definition": params[profile].get("definition"), "gpu": asdict(gpu),
@@ -350,7 +353,7 @@ def markdown(plan: dict[str, Any]) -> str:
     """The header, one table row per stage, and the profile's totals."""
     cols = ("stage", "params M (trainable)", "GFLOP/sample fwd+bwd", "batch", "act. GB fp32 / bf16",
             "memory GB fp32 / bf16", "fits", "best.pt GB", "checkpoint.pt GB", "train precision",
-            "GPU-h expected (bound)", "weights × seeds GB")
+            "GPU-h expected (bound)", "weights kept GB")
     lines = [header(plan), "", "| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     for r in plan["stages"]:
         lines.append("| " + " | ".join([
@@ -359,7 +362,7 @@ def markdown(plan: dict[str, Any]) -> str:
             f"{_gb(r['memory_fp32'])} / {_gb(r['memory_bf16'])}", "yes" if r["fits"] else "**no**",
             _gb(r["best_bytes"]), _gb(r["checkpoint_bytes"]), r["precision"],
             f"{_hours(r['gpu_hours_expected'])} ({_hours(r['gpu_hours_bound'])})",
-            f"{_gb(r['disk_bytes'])} ({r['seeds']} seeds)"]) + " |")
+            f"{_gb(r['disk_bytes'])} ({r['kept_seeds']} of {r['seeds']} seeds)"]) + " |")
     for e in plan["errors"]:
         lines.append(f"| {e['stage']} | cannot be built: {e['error']} |" + " |" * (len(cols) - 2))
     t = plan["totals"]
@@ -367,8 +370,9 @@ def markdown(plan: dict[str, Any]) -> str:
     lines += ["", f"Totals ({t['stages']} stages counted"
               + (f", {t['stages_not_built']} not built" if t['stages_not_built'] else "") + "): "
               f"GPU-hours expected {_hours(t['gpu_hours_expected'])}, bound "
-              f"{_hours(t['gpu_hours_bound'])} on {plan['gpu']['name']}. Disk: best weights of every seed "
-              f"{_gb(t['best_weights_bytes'])} GB + one live checkpoint.pt {_gb(t['live_checkpoint_bytes'])} GB + "
+              f"{_hours(t['gpu_hours_bound'])} on {plan['gpu']['name']}. Disk: best weights kept "
+              f"{_gb(t['best_weights_bytes'])} GB + the largest stage while it trains (live checkpoint.pt and "
+              f"best.pt of seeds not yet pruned) {_gb(t['live_checkpoint_bytes'])} GB + "
               f"data {_gb(t['data_bytes_raw_plus_prepared'])} GB (prepared, GB: {data}; raw about the same again) "
               f"= {_gb(t['disk_bytes'])} GB."]
     return "\n".join(lines) + "\n"

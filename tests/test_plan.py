@@ -112,12 +112,12 @@ def test_mmimdb_literal_bag_of_words_costs_more_memory_than_the_authors_512():
     assert costs[10000].parameters > costs[512].parameters
 
 
-def _tiny_params(tmp_path: Path) -> tuple[Path, int]:
+def _tiny_params(tmp_path: Path, **extra) -> tuple[Path, int]:
     """A params file with a two-dataset profile (fast), and its number of train stages counted from
     the profile's datasets and the pipeline's run list."""
     params = load_params(REPO / "params.yaml")
     smoke = params["smoke"]
-    profile = {"seeds": [1, 2], "definition": "paper", "data": smoke["data"],
+    profile = {"seeds": [1, 2], "definition": "paper", "data": smoke["data"], **extra,
                "iemocap_aligned": smoke["iemocap_aligned"], "mosei": smoke["mosei"]}
     path = tmp_path / "params.yaml"
     path.write_text(yaml.safe_dump({"profile": "tiny", "tiny": profile}))
@@ -135,7 +135,7 @@ def test_cli_prints_one_row_per_stage_of_the_profile(tmp_path, capsys):
     assert sorted(r.split(" | ")[0][2:] for r in rows) == sorted(
         s.key for s in pipeline_stages(DVC, ["iemocap_aligned", "mosei"]))
     assert "meta" in out and "FlopCounterMode" in out and "saved_tensors_hooks" in out and "35%" in out
-    assert "(2 seeds)" in out
+    assert "(2 of 2 seeds)" in out
 
 
 def test_json_totals_add_up(tmp_path):
@@ -148,6 +148,16 @@ def test_json_totals_add_up(tmp_path):
     for r in plan["stages"]:
         assert r["checkpoint_bytes"] == r["best_bytes"] + 2 * r["trainable"] * 4
         assert r["gpu_hours_expected"] <= r["gpu_hours_bound"]
+    assert totals["live_checkpoint_bytes"] == max(r["checkpoint_bytes"] for r in plan["stages"])
+
+
+def test_keep_weights_best_seed_counts_one_seed_of_weights_and_the_unpruned_ones_while_training(tmp_path):
+    path, _ = _tiny_params(tmp_path, keep_weights="best_seed")
+    plan = plan_profile(profile="tiny", params_path=path, dvc_path=DVC, gpu_name="A100-40GB")
+    totals, stages = plan["totals"], plan["stages"]
+    assert totals["best_weights_bytes"] == sum(r["best_bytes"] for r in stages)
+    assert {r["kept_seeds"] for r in stages} == {1}
+    assert totals["live_checkpoint_bytes"] == max(r["checkpoint_bytes"] + r["best_bytes"] for r in stages)
 
 
 def test_unknown_gpu_is_one_line(capsys):

@@ -6,6 +6,7 @@ bpmult fetch {moviescope,mmimdb,iemocap,mosei,bert-base-uncased} [--out data/dow
 bpmult prepare DATASET --raw DIR --out DIR [--text-encoder minilm|bert-base-uncased] [--cache DIR | --no-cache]
                [--set KEY=VALUE ...]
 bpmult synth DATASET --out DIR [--seed S] [--size N]
+bpmult place SOURCE DEST
 ```
 DATASET (prepare, synth): moviescope, mmimdb, iemocap_aligned, iemocap_unaligned, mosei.
 """
@@ -18,6 +19,7 @@ import time
 from pathlib import Path
 
 from bpmult.data.config import TEXT_ENCODERS
+from bpmult.data.place import place
 from bpmult.data.registry import DATASETS, FETCH_TARGETS, SYNTH_NAMES, fetch, prepare, resolve_config, synthesize
 from bpmult.data.synthetic import DEFAULT_SIZE
 from bpmult.data.text import fetch_bert
@@ -33,7 +35,7 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     fetch_cmd.add_argument("--out", type=Path, default=Path("data/downloads"),
                            help="download root (default: data/downloads, where the pipeline's raw stage looks)")
     fetch_cmd.add_argument("--manual", type=Path, default=Path("data/manual"),
-                           help="hand-placed files, versioned by data.dvc (default: data/manual)")
+                           help="hand-placed files, dependencies of the raw stages (default: data/manual)")
     fetch_cmd.add_argument("--lock", type=Path, default=None, help="lock file (default: the package's)")
     fetch_cmd.add_argument("--no-progress", action="store_true", help="no progress bar")
     fetch_cmd.add_argument("--retrust", action="append", default=[], metavar="FILE",
@@ -68,6 +70,18 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     synth_cmd.add_argument("--size", type=int, default=DEFAULT_SIZE, help=f"samples (default {DEFAULT_SIZE})")
     synth_cmd.set_defaults(func=_synth)
 
+    place_cmd = subparsers.add_parser(
+        "place", help="link an upstream file or folder tree into data/manual, file by file (DVC sees each file)",
+        description="Mirrors SOURCE at DEST as real folders holding one link per file (folder links inside SOURCE "
+                    "are followed; the data stays where it is). DVC does not look inside a linked folder, so a "
+                    "folder link in data/manual would hide placed or changed files from `dvc status`; the raw "
+                    "stage refuses one and prints this command. Rerun it after files were added to or removed "
+                    "from SOURCE. A real file in the way is never overwritten.")
+    place_cmd.add_argument("source", type=Path, help="the upstream file or folder, e.g. /disk2/moviescope/200F_VGG16")
+    place_cmd.add_argument("dest", type=Path, help="where it goes under data/manual, e.g. "
+                           "data/manual/moviescope/200F_VGG16 (absent, a folder, or a link to SOURCE)")
+    place_cmd.set_defaults(func=_place)
+
 
 def _fetch(args: argparse.Namespace) -> int:
     if args.dataset == "bert-base-uncased":
@@ -101,4 +115,11 @@ def _synth(args: argparse.Namespace) -> int:
     record = synthesize(args.dataset, args.out, seed=args.seed, size=args.size)
     print(f"synthetic {record['dataset']} (seed {args.seed}, {args.size} samples) -> {args.out} "
           f"({time.perf_counter() - start:.1f} s)")
+    return 0
+
+
+def _place(args: argparse.Namespace) -> int:
+    counts = place(args.source, args.dest)
+    print(f"placed {args.source} -> {args.dest}: {counts['linked']} file link(s) made, {counts['kept']} unchanged, "
+          f"{counts['removed']} removed")
     return 0

@@ -40,6 +40,7 @@ from bpmult.models.definitions import (DEFINITIONS, definition_overrides, defini
                                        definition_train_overrides)
 from bpmult.paramsfile import load_params  # noqa: F401 (part of this module's API)
 from bpmult.train.config import TrainConfig
+from bpmult.train.retention import check_policy
 
 
 # ModelConfig fields that training derives from the prepared data's manifest
@@ -48,7 +49,7 @@ DATA_DERIVED_MODEL_FIELDS = frozenset({
     "audio_encoder", "text_first_token_is_cls", "len_text", "len_video", "len_audio", "text_encoder",
 })
 _NUMBER = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+")
-PROFILE_SECTION_KEYS = ("seeds", "data", "definition")  # the non-dataset keys of a profile
+PROFILE_SECTION_KEYS = ("seeds", "data", "definition", "keep_weights")  # the non-dataset keys of a profile
 DATASET_SECTION_KEYS = ("model", "train", "variants")
 VARIANT_SECTION_KEYS = ("model", "train")
 
@@ -74,6 +75,7 @@ class Resolved:
     sources: dict[str, str] = field(default_factory=dict)  # "train.lr" -> where its value was set
     definition: str | None = None  # the named model definition (authors | paper), or None
     definition_model: dict[str, Any] = field(default_factory=dict)  # the fields it sets, below the profile's
+    keep_weights: str = "all"  # which seeds keep best.pt once all finished (bpmult.train.retention)
 
 
 def profile_names(params: dict[str, Any]) -> list[str]:
@@ -233,6 +235,7 @@ def resolve(params: dict[str, Any], dataset: str, variant: str, profile: str | N
                 train[key] = value
                 sources[f"train.{key}"] = f"{profile}.definition ({definition})"
     seeds = parse_seeds(section["seeds"])
+    keep_weights = check_policy(section.get("keep_weights", "all"), f"params {profile}.keep_weights")
     overrides = tuple(overrides)
     for text in overrides:
         kind, name, value = parse_override(text)
@@ -253,7 +256,7 @@ def resolve(params: dict[str, Any], dataset: str, variant: str, profile: str | N
         raise ValueError(located(str(err), sources, "train", f"{where}.train")) from None
     return Resolved(model_overrides=model, train=train_config, seeds=seeds, profile=profile, dataset=dataset,
                     variant=variant, overrides=overrides, sources=sources, definition=definition,
-                    definition_model=definition_model)
+                    definition_model=definition_model, keep_weights=keep_weights)
 
 
 def preset_name(dataset: str) -> str:

@@ -11,7 +11,7 @@ import contextlib
 import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, TextIO
 
 import numpy as np
 import torch
@@ -30,6 +30,7 @@ from bpmult.train.artifacts import read_json, summarize
 from bpmult.train.config import TrainConfig
 from bpmult.train.engine import Objective, SeedData, train_seed
 from bpmult.train.lock import run_lock
+from bpmult.train.retention import apply_policy, removed_note
 from bpmult.train.losses import pos_weight
 from bpmult.train.runtime import distributed_device, is_writer, pick_device
 
@@ -66,7 +67,7 @@ def objective(dataset: str, manifest: dict[str, Any], data_dir: Path, train: Tra
                      metrics=lambda labels, probs: M.compute_metrics(dataset, labels, probs, names))
 
 
-def train_experiment(exp: Experiment, out_dir: str | Path, *, resume: bool | str = False, progress: bool = True,
+def train_experiment(exp: Experiment, out_dir: str | Path, *, resume: bool | str = False, progress: bool | TextIO = True,
                      device: str | torch.device | None = None) -> dict[str, Any]:
     """Train every seed of ``exp`` into ``out_dir/seed_<s>``; return the summary over them.
 
@@ -85,14 +86,17 @@ def train_experiment(exp: Experiment, out_dir: str | Path, *, resume: bool | str
             train_seed(exp.build_model, data, task, exp.train, out_dir / f"seed_{seed}", seed, config=config,
                        resume=resume, progress=progress, device=device, run_info=exp.run_info(),
                        label=f"{exp.dataset}/{exp.variant}", encoder_params=text_encoder_parameters)
-        return summarize(out_dir, exp.seeds) if is_writer() else {"seeds": list(exp.seeds)}
+        if not is_writer():
+            return {"seeds": list(exp.seeds)}
+        apply_policy(out_dir, exp.seeds, exp.keep_weights, exp.selection_metric)  # every seed has finished
+        return summarize(out_dir, exp.seeds)
 
 
 def train_seeds(dataset_dir: str | Path, variant: str, out_dir: str | Path,
                 seeds: Iterable[int] | str | None = None, profile: str | None = None,
                 overrides: Iterable[str] = (), resume: bool | str = False, *,
                 params: dict[str, Any] | None = None, params_path: str | Path | None = None,
-                dataset: str | None = None, modalities: str | None = None, progress: bool = True,
+                dataset: str | None = None, modalities: str | None = None, progress: bool | TextIO = True,
                 device: str | torch.device | None = None,
                 model_factory: ModelFactory | None = None) -> dict[str, Any]:
     """Plan and train ``variant`` on a prepared dataset for each seed; return the summary.
@@ -117,13 +121,14 @@ def train_seeds(dataset_dir: str | Path, variant: str, out_dir: str | Path,
                       modalities=modalities, resume=resume, progress=progress, device=device,
                       model_factory=model_factory,
                       run_info={"profile": resolved.profile, "overrides": list(resolved.overrides)})
+        apply_policy(out_dir, chosen, resolved.keep_weights, M.selection_metric(dataset))
         return summarize(out_dir, chosen)
 
 
 def train_run(dataset_dir: str | Path, variant: str, out_dir: str | Path, seed: int, *,
               model_overrides: dict[str, Any] | None = None, train: TrainConfig | None = None,
               dataset: str | None = None, modalities: str | None = None, resume: bool | str = False,
-              progress: bool = True, device: str | torch.device | None = None,
+              progress: bool | TextIO = True, device: str | torch.device | None = None,
               model_factory: ModelFactory | None = None,
               run_info: dict[str, Any] | None = None) -> dict[str, Any]:
     """Train, select and test one (dataset, variant, seed) with explicit settings (no profile).
@@ -204,6 +209,9 @@ def load_trained(run_dir: str | Path, seed: int | None = None, *, device: str | 
         raise ValueError(f"{run_dir}/seed_{seed}/config.json: model keys {unknown} are not ModelConfig fields of "
                          f"this bpmult version")
     config = ModelConfig(**stored)
+    note = None if (run_dir / f"seed_{seed}" / "best.pt").is_file() else removed_note(run_dir, seed)
+    if note:
+        raise FileNotFoundError(f"{run_dir / f'seed_{seed}' / 'best.pt'}: missing; {note}")
     weights = ckpt.load_checkpoint(run_dir / f"seed_{seed}" / "best.pt", map_location=device)
     model = build_model(config)
     model.load_state_dict(weights["model"])

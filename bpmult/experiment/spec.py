@@ -129,6 +129,7 @@ class Experiment:
         profile, overrides: where the settings came from.
         manifest: the prepared data's manifest.
         definition: the named model definition (``authors`` / ``paper``) or None (package defaults).
+        keep_weights: which seeds keep ``best.pt`` once every seed finished (``all`` | ``best_seed``).
     """
 
     dataset: str
@@ -142,6 +143,7 @@ class Experiment:
     overrides: tuple[str, ...] = ()
     manifest: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
     definition: str | None = None
+    keep_weights: str = "all"
 
     @property
     def selection_metric(self) -> str:
@@ -198,7 +200,7 @@ def from_resolved(data_dir: Path, manifest: dict[str, Any], dataset: str, varian
     return Experiment(dataset=dataset, variant=variant, modalities=code, data_dir=Path(data_dir), model=model,
                       train=resolved.train, seeds=tuple(resolved.seeds if seeds is None else seeds),
                       profile=resolved.profile, overrides=tuple(resolved.overrides), manifest=manifest,
-                      definition=resolved.definition)
+                      definition=resolved.definition, keep_weights=resolved.keep_weights)
 
 
 def read_run_config(run_dir: Path, seed: int) -> dict[str, Any]:

@@ -24,6 +24,7 @@ from typing import Any
 
 from bpmult.atomic import link_tree
 from bpmult.data import DataConfig, fetch, registry, synthesize
+from bpmult.data.place import refuse_folder_links
 from bpmult.errors import debug_requested, report_errors
 from bpmult.stages.paths import MANUAL, PARAMS, downloads, profile_settings, text_cache
 
@@ -71,6 +72,9 @@ def raw_stage(source: str, out: Path, params_path: str | Path = PARAMS) -> None:
     if folder not in targets[source]:
         raise ValueError(f"params.yaml: {profile}.data.raw_folder.{source}: {folder!r}; expected one of "
                          f"{sorted(targets[source])}")
+    # DVC hashes data/manual/<folder> (a dep of this stage) without entering folder links: one there
+    # would hide a placed or changed file from `dvc status`, so it is refused with the command to fix it
+    refuse_folder_links(MANUAL / folder)
     try:
         fetched = fetch.fetch_sources(folder, targets[source][folder], out=downloads(), manual=MANUAL,
                                       lock=fetch.read_lock(), progress=False)

@@ -2,7 +2,9 @@
 
 The executed notebook lives in a temporary folder; the HTML is written atomically, so a failed run
 leaves the previous page or none, never a half page. The kernel's own chatter (IPKernelApp warnings,
-the interrupt notice at shutdown) is kept off the console; cell errors still surface.
+the interrupt notice at shutdown) is kept off the console; cell errors still surface. What a cell
+writes to the kernel process's own stderr (``sys.__stderr__``, fd 2) reaches this process's stderr
+and not the page: the train notebook's ``progress = "console"`` (what ``dvc.yaml`` passes) uses it.
 """
 
 from __future__ import annotations
@@ -38,8 +40,10 @@ def run_notebook(name: str, out_html: Path, parameters: dict[str, str], cwd: Pat
         executed = Path(tmp) / f"{name}.ipynb"
         papermill.execute_notebook(str(source), str(executed), parameters=parameters, kernel_name="python3",
                                    cwd=str(cwd), progress_bar=False, log_output=False, stderr_file=None,
-                                   # the kernel's own log (transport warnings, the interrupt at shutdown) is noise
-                                   extra_arguments=["--IPKernelApp.log_level=CRITICAL"])
+                                   # the kernel's own log (transport warnings, the interrupt at shutdown) is noise;
+                                   # its own stderr (fd 2) stays this process's: training progress goes there
+                                   extra_arguments=["--IPKernelApp.log_level=CRITICAL",
+                                                    "--IPKernelApp.capture_fd_output=False"])
         notebook = nbformat.read(executed, as_version=4)
         notebook.metadata["title"] = title or name
         # the pages are reports: outputs only (the code is in notebooks/)

@@ -16,7 +16,7 @@ from typing import Any
 from bpmult.paramsfile import load_params
 
 PARAMS = Path("params.yaml")
-MANUAL = Path("data/manual")        # hand-placed files (versioned by data.dvc)
+MANUAL = Path("data/manual")        # hand-placed files (data/manual/<raw folder>: deps of the raw stages)
 RAW = Path("data/raw")
 PREPARED = Path("data/prepared")
 RUNS = Path("runs")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -83,9 +84,16 @@ class TrainStage:
                   **{f"train.{k}": v for k, v in exp.train.to_dict().items()}}
         return pd.DataFrame({"value": [str(v) for v in values.values()]}, index=list(values))
 
-    def run(self, progress: bool = True) -> dict[str, Any]:
-        """Train every seed (resuming), then copy the summary and the curves out for DVC."""
-        self.summary = train_experiment(self.experiment, self.run_dir, resume="auto", progress=progress)
+    def run(self, progress: bool | str = True) -> dict[str, Any]:
+        """Train every seed (resuming), then copy the summary and the curves out for DVC.
+
+        ``progress``: True (bars in the notebook), False, or ``"console"``: epoch lines (and bars on
+        a terminal) on the terminal that runs the pipeline, not in the page (the kernel's own stderr,
+        which ``bpmult notebook`` leaves uncaptured)."""
+        if progress not in (True, False, "console"):
+            raise ValueError(f"progress: expected True, False or 'console', found {progress!r}")
+        stream = sys.__stderr__ if progress == "console" else progress
+        self.summary = train_experiment(self.experiment, self.run_dir, resume="auto", progress=stream)
         atomic_write_text(self.metrics_path, json.dumps(self.summary, indent=2, sort_keys=True))
         if self.curves_dir.exists():
             shutil.rmtree(self.curves_dir)

@@ -20,7 +20,7 @@ import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, TextIO
 
 import numpy as np
 import torch
@@ -36,7 +36,8 @@ from bpmult.train.artifacts import (atomic_write_json, history_csv, read_json, t
 from bpmult.atomic import atomic_write_text
 from bpmult.train.config import TrainConfig
 from bpmult.train.losses import TaskLoss
-from bpmult.train.loop import ShardedShuffle, epoch_shuffle_seed, evaluate, make_loader, predict, train_one_epoch
+from bpmult.train.loop import (ShardedShuffle, epoch_shuffle_seed, evaluate, make_loader, predict, progress_stream,
+                               train_one_epoch)
 from bpmult.train.runtime import (cpu_threads, describe_device, deterministic_algorithms, is_writer, seed_everything,
                                   versions)
 
@@ -127,7 +128,7 @@ def _previous_state(paths: dict[str, Path], resume: bool | str, config: dict[str
 
 def train_seed(build: Callable[[], nn.Module], data: SeedData, objective: Objective, train: TrainConfig,
                out_dir: str | Path, seed: int, *, config: dict[str, Any], resume: bool | str = False,
-               progress: bool = True, device: torch.device, run_info: dict[str, Any] | None = None,
+               progress: bool | TextIO = True, device: torch.device, run_info: dict[str, Any] | None = None,
                label: str = "", encoder_params: Callable[[nn.Module], Any] | None = None) -> dict[str, Any]:
     """Train, select and test one seed; write its artifacts to ``out_dir`` (``RUN/seed_<s>``).
 
@@ -145,6 +146,9 @@ def train_seed(build: Callable[[], nn.Module], data: SeedData, objective: Object
         device: where to train.
         run_info: extra entries for ``config.json``.
         label: ``dataset/variant`` for progress lines.
+        progress: True (a bar per epoch and a line per epoch, on stderr), False (silent) or a stream
+            for both (the pipeline passes its terminal; a stream that is not a terminal gets the
+            lines alone).
         encoder_params: ``model -> parameters`` trained at ``train.encoder_lr`` (a text encoder
             inside the model, fine-tuned); None: one learning rate for all.
 
@@ -225,7 +229,8 @@ def train_seed(build: Callable[[], nn.Module], data: SeedData, objective: Object
                 dist.barrier()  # every rank reads best.pt below only once rank 0 has written it
             if progress and writer:
                 tqdm.write(f"{label} seed {seed} epoch {epoch}: train loss {stats['train_loss']:.4f}, "
-                           f"dev loss {dev['loss']:.4f}, dev {metric} {dev[metric]:.2f}, lr {lr:.2e}")
+                           f"dev loss {dev['loss']:.4f}, dev {metric} {dev[metric]:.2f}, lr {lr:.2e}",
+                           file=progress_stream(progress))
 
         # test the best epoch's weights
         model.load_state_dict(ckpt.load_checkpoint(paths["best.pt"], map_location=device)["model"])

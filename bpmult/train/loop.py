@@ -8,7 +8,7 @@ of tensors with the targets under ``label``.
 from __future__ import annotations
 
 import contextlib
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterator, TextIO
 
 import numpy as np
 import torch
@@ -20,6 +20,19 @@ from tqdm import tqdm
 
 from bpmult.train.losses import probabilities
 from bpmult.train.runtime import autocast
+
+
+def progress_stream(progress: bool | TextIO) -> TextIO | None:
+    """Where progress goes: a given stream (the pipeline passes its terminal), else tqdm's stderr."""
+    return None if isinstance(progress, bool) else progress
+
+
+def bar_enabled(progress: bool | TextIO) -> bool:
+    """A bar redraws a line in place: only on a terminal (or a notebook) of its own; a log file or
+    a pipe gets the epoch lines alone."""
+    if isinstance(progress, bool):
+        return progress
+    return bool(getattr(progress, "isatty", lambda: False)())
 
 
 class NonFiniteLossError(RuntimeError):
@@ -78,7 +91,7 @@ def to_device(batch: dict[str, torch.Tensor], device: torch.device) -> dict[str,
 def train_one_epoch(model: nn.Module, loader: DataLoader, loss_fn: nn.Module,
                     optimizer: torch.optim.Optimizer, *, device: torch.device, epoch: int,
                     grad_accum: int = 1, clip: float | None = None, amp: bool = True,
-                    progress: bool = True) -> dict[str, float]:
+                    progress: bool | TextIO = True) -> dict[str, float]:
     """One pass over ``loader`` with gradient accumulation.
 
     The gradients of ``grad_accum`` consecutive micro-batches are summed, each micro-batch loss
@@ -97,7 +110,8 @@ def train_one_epoch(model: nn.Module, loader: DataLoader, loss_fn: nn.Module,
     n_batches = len(loader)
     total, seen, steps = 0.0, 0, 0
     optimizer.zero_grad(set_to_none=True)
-    bar = tqdm(loader, desc=f"epoch {epoch}", leave=False, disable=not progress, dynamic_ncols=True)
+    bar = tqdm(loader, desc=f"epoch {epoch}", leave=False, disable=not bar_enabled(progress), dynamic_ncols=True,
+               file=progress_stream(progress))
     for index, batch in enumerate(bar):
         batch = to_device(batch, device)
         labels = batch.pop("label")

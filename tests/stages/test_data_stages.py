@@ -8,6 +8,7 @@ import yaml
 from bpmult.stages import data as stage_data
 from bpmult.stages import paths
 from bpmult.data.fetch import Source
+from bpmult.data.place import PlaceError, place
 
 
 def _params(tmp_path, profile, data):
@@ -74,6 +75,13 @@ def test_a_hand_placed_folder_tree_behind_a_symlink_reaches_the_raw_folder(tmp_p
         Source("train.jsonl", (), "by hand"), Source("200F_VGG16", (), "by hand", kind="dir"))}})
     monkeypatch.setattr("bpmult.data.fetch.read_lock", lambda *a: {})
     params = _params(tmp_path, "paper", {"source": "fetch"})
+    # DVC would not look inside the folder link: refused, with the command that links file by file
+    with pytest.raises(PlaceError, match=r"^data/manual/toy/200F_VGG16: a link to a folder") as err:
+        stage_data.raw_stage("toy", tmp_path / "data" / "raw" / "toy", params_path=params)
+    assert not (tmp_path / "data" / "raw").exists()
+    source, dest = str(err.value).rsplit("bpmult place ", 1)[1].split()
+    assert (source, dest) == (str(elsewhere.resolve()), "data/manual/toy/200F_VGG16")
+    place(source, dest)
     stage_data.raw_stage("toy", tmp_path / "data" / "raw" / "toy", params_path=params)
     raw = tmp_path / "data" / "raw" / "toy"
     got = sorted(str(p.relative_to(raw)) for p in raw.rglob("*") if p.is_file())

@@ -2,7 +2,10 @@
 
 The upstream files (tests/fixtures/upstream.py, real per-sample sizes) are placed as a user does:
 ``data/manual/<dataset>`` a symbolic link to a tree elsewhere, Moviescope's ``200F_VGG16`` a link
-to a second disk. The stage runs as ``dvc.yaml`` runs it, on the ``paper-shapes`` profile.
+to a second disk. The stage runs as ``dvc.yaml`` runs it, on the ``paper-shapes`` profile. DVC
+follows the first link (the top of the stage's dependency ``data/manual/<dataset>``) but not the
+nested folder link, so the stage refuses that one with the ``bpmult place`` command that replaces
+it by file links; the user runs the command the message prints.
 """
 
 from __future__ import annotations
@@ -14,7 +17,9 @@ from pathlib import Path
 
 import pytest
 
+from bpmult.cli import main as bpmult
 from bpmult.data.errors import ChecksumError
+from bpmult.data.place import PlaceError
 from bpmult.stages import data as stages
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -40,12 +45,42 @@ def placed(tmp_path, monkeypatch):
     return repo, elsewhere
 
 
+def _place_as_told(message: str) -> None:
+    """Run the `bpmult place SOURCE DEST` command an error message ends with, as a user would."""
+    command = message.rsplit("bpmult place ", 1)[1].split()
+    assert len(command) == 2, message
+    assert bpmult(["place", *command]) == 0
+
+
+@pytest.fixture
+def placed_and_fixed(placed):
+    repo, _ = placed
+    with pytest.raises(PlaceError) as err:
+        stages.raw_stage("moviescope", repo / "data" / "raw" / "moviescope")
+    _place_as_told(str(err.value))
+    return placed
+
+
+def test_a_nested_folder_link_is_refused_before_any_work_with_the_command_that_fixes_it(placed):
+    repo, elsewhere = placed
+    with pytest.raises(PlaceError) as err:
+        stages.raw_stage("moviescope", repo / "data" / "raw" / "moviescope")
+    message = str(err.value)
+    link = Path("data/manual/moviescope/200F_VGG16")
+    assert message.startswith(f"{link}: a link to a folder") and "\n" not in message
+    assert message.endswith(f"bpmult place {(elsewhere / 'disk2' / 'frames').resolve()} {link}")
+    assert not (repo / "data" / "raw").exists() and not (repo / "data" / "downloads").exists()
+    _place_as_told(message)
+    assert (elsewhere / "disk2" / "frames").is_dir()  # the data stayed where it is
+    assert not (repo / link).is_symlink() and all(p.is_symlink() for p in (repo / link).iterdir())
+
+
 def _files(folder: Path) -> list[str]:
     return sorted(p.name for p in folder.iterdir() if p.is_file())
 
 
-def test_linked_trees_arrive_whole_in_raw(placed):
-    repo, elsewhere = placed
+def test_linked_trees_arrive_whole_in_raw(placed_and_fixed):
+    repo, elsewhere = placed_and_fixed
     stages.raw_stage("moviescope", repo / "data" / "raw" / "moviescope")
     stages.raw_stage("mosei", repo / "data" / "raw" / "mosei")
     raw = repo / "data" / "raw"
@@ -64,10 +99,10 @@ def test_linked_trees_arrive_whole_in_raw(placed):
     assert record["moviescope/200F_VGG16"]["origin"] == "placed by hand"
 
 
-def test_a_changed_hand_placed_file_is_refused_until_retrusted(placed):
+def test_a_changed_hand_placed_file_is_refused_until_retrusted(placed_and_fixed):
     """Trust on first use: the placed tree's digest is recorded; a later change is an error
     naming the folder, not silently new data."""
-    repo, elsewhere = placed
+    repo, elsewhere = placed_and_fixed
     stages.raw_stage("moviescope", repo / "data" / "raw" / "moviescope")
     frame = sorted((elsewhere / "disk2" / "frames").iterdir())[0]
     frame.write_bytes(frame.read_bytes()[:-4] + b"\x00\x00\x80\x3f")
