@@ -23,6 +23,7 @@ COMMANDS = {
     "evaluate": "bpmult.experiment.commands", "predict": "bpmult.experiment.commands",
     "bench": "bpmult.bench", "plan": "bpmult.plan",
     "notebook": "bpmult.stages.notebook", "stage": "bpmult.stages.commands", "report": "bpmult.stages.commands",
+    "check-data": "bpmult.stages.readiness",
 }
 
 
