@@ -28,12 +28,13 @@ from bpmult.report.index import write_index
 from bpmult.report.pages import profile_statement
 from bpmult.report.tables import write_tables
 from bpmult.stages.paths import REPORT_DESCRIPTION, report_arguments
-from bpmult.stages.paths import active_profile, is_synthetic, use_repo_root  # noqa: F401 (notebooks call it)
+from bpmult.stages.paths import active_profile, data_source, is_synthetic, use_repo_root  # noqa: F401 (notebooks call it)
 
 
 def banner(params: dict[str, Any]) -> str:
     profile = active_profile(params)
-    return profile_statement(profile, is_synthetic(params[profile]), list(params[profile]["seeds"]))
+    section = params[profile]
+    return profile_statement(profile, is_synthetic(section), list(section["seeds"]), data_source(section))
 
 
 def tables_stage(*, runs_dir: str, prepared_dir: str, params_path: str, tables_json_path: str):
@@ -47,7 +48,8 @@ def figures_stage(*, runs_dir: str, prepared_dir: str, figures_dir: str, params_
     params = load_params(params_path)
     profile = active_profile(params)
     return FigureBook(runs_dir=runs_dir, prepared_dir=prepared_dir, figures_dir=figures_dir, profile=profile,
-                      synthetic=is_synthetic(params[profile]), seeds=list(params[profile]["seeds"]))
+                      synthetic=is_synthetic(params[profile]), seeds=list(params[profile]["seeds"]),
+                      source=data_source(params[profile]))
 
 
 def diagram_models(prepared_dir: Path, params: dict[str, Any]) -> dict[str, tuple[Any, dict[str, Any]]]:
@@ -79,9 +81,10 @@ def report_stage(*, reports_dir: str | Path, prepared_dir: str | Path, runs_dir:
     profile = active_profile(params)
     synthetic, seeds = is_synthetic(params[profile]), list(params[profile]["seeds"])
     claims = write_claims(runs_dir=Path(runs_dir), html_path=Path(reports_dir) / "claims.html",
-                          json_path=Path(claims_json_path), profile=profile, synthetic=synthetic, seeds=seeds)
+                          json_path=Path(claims_json_path), profile=profile, synthetic=synthetic, seeds=seeds,
+                          source=data_source(params[profile]))
     return write_index(reports_dir=Path(reports_dir), prepared_dir=Path(prepared_dir), runs_dir=Path(runs_dir),
-                       profile=profile, synthetic=synthetic, seeds=seeds,
+                       profile=profile, synthetic=synthetic, seeds=seeds, source=data_source(params[profile]),
                        diagrams_html=diagrams_html(diagram_models(Path(prepared_dir), params)), claims=claims)
 
 

@@ -65,13 +65,13 @@ def claims_body(results: list[dict[str, Any]], synthetic: bool) -> str:
             f"<tbody>{verdict_rows(results)}</tbody></table></div>")
 
 
-def write_claims(*, runs_dir: Path, html_path: Path, json_path: Path, profile: str, synthetic: bool,
+def write_claims(*, runs_dir: Path, html_path: Path, json_path: Path, profile: str, synthetic: bool, source: str = "synth",
                  seeds: list[int]) -> list[dict[str, Any]]:
     """Evaluate every claim on ``runs_dir``; write the page and the JSON; return the results."""
     results = evaluate_claims(runs_dir)
     write_text_atomic(Path(json_path), json.dumps(claims_json(results, profile=profile, synthetic=synthetic),
                                                   indent=2, sort_keys=True))
-    banner = profile_statement(profile, synthetic, seeds)
+    banner = profile_statement(profile, synthetic, seeds, source)
     write_text_atomic(Path(html_path), page("Do the paper's claims hold?", banner,
                                             claims_body(results, synthetic)))
     return results

@@ -22,12 +22,12 @@ class FigureBook:
     """Draws the report's analysis figures from the Moviescope runs under ``runs_dir``."""
 
     def __init__(self, *, runs_dir: str | Path, prepared_dir: str | Path, figures_dir: str | Path,
-                 profile: str, synthetic: bool, seeds: list[int]):
+                 profile: str, synthetic: bool, seeds: list[int], source: str = "synth"):
         self.runs = Path(runs_dir)
         self.prepared = Path(prepared_dir) / DATASET
         self.out = Path(figures_dir)
         self.profile, self.synthetic = profile, synthetic
-        self.banner_html = notebook_header(profile_statement(profile, synthetic, list(seeds)))
+        self.banner_html = notebook_header(profile_statement(profile, synthetic, list(seeds), source))
         self.index: list[dict[str, Any]] = []
         self._cache: dict[str, analysis.RunAnalysis] = {}
 

@@ -8,12 +8,18 @@ from pathlib import Path
 from bpmult.atomic import atomic_write_text
 
 
-def profile_statement(profile: str, synthetic: bool, seeds: list[int]) -> str:
-    """The plain-words banner every page carries: which profile and data produced it."""
+def profile_statement(profile: str, synthetic: bool, seeds: list[int], source: str = "synth") -> str:
+    """The plain-words banner every page carries: which profile and data produced it. ``source``:
+    the profile's ``data.source`` (``synth``: written by ``bpmult synth``; ``fetch`` with
+    ``data.synthetic: true``: made-up files placed as real ones, e.g. the test fixtures)."""
     if synthetic:
+        made = ("small SYNTHETIC datasets written by <code>bpmult synth</code> in the real file formats"
+                if source == "synth" else
+                "made-up (SYNTHETIC) files in the real upstream formats and sizes, fetched and placed like the real "
+                "ones (the profile declares <code>data.synthetic: true</code>; e.g. the test fixtures of "
+                "tests/fixtures/upstream.py)")
         return (f"<div class='banner synthetic'><b>Profile <code>{html.escape(profile)}</code> — synthetic data.</b> "
-                "Every number and figure on this page comes from small SYNTHETIC datasets written by "
-                "<code>bpmult synth</code> in the real file formats, tiny models and "
+                f"Every number and figure on this page comes from {made}, tiny models and "
                 f"{len(seeds)} seed(s) ({', '.join(map(str, seeds))}), trained on this machine. They show that the "
                 "pipeline runs end to end; they are <b>not</b> a reproduction of the paper's results. "
                 "Run the paper profile (<code>dvc exp run -S profile=paper</code>) on real data for that.</div>")

@@ -84,6 +84,11 @@ def active_profile(params: dict[str, Any]) -> str:
     return profile
 
 
+def data_source(section: dict[str, Any]) -> str:
+    """A profile's ``data.source``: ``synth`` or ``fetch`` (the default)."""
+    return (section.get("data") or {}).get("source", "fetch")
+
+
 def is_synthetic(section: dict[str, Any]) -> bool:
     """Whether a profile's numbers come from synthetic data: ``data.synthetic``, else ``source: synth``."""
     data = section.get("data") or {}

@@ -176,12 +176,18 @@ def test_every_run_has_finite_metrics_of_the_authors_definition(shapes_repo):
         assert not bad, (key, bad)
         summary = json.loads((shapes_repo.root / "runs" / key / "summary.json").read_text())
         assert summary, key
+        # keep_weights: best_seed (the paper profile's): one seed keeps best.pt, recorded
+        record = json.loads((shapes_repo.root / "runs" / key / "weights.json").read_text())
+        assert record["policy"] == "best_seed" and (shapes_repo.root / "runs" / key / f"seed_{record['kept']}" /
+                                                    "best.pt").is_file(), key
 
 
 def test_report_is_written_and_marked_synthetic(shapes_repo):
     reports = shapes_repo.root / "reports"
     index = (reports / "index.html").read_text()
     assert "SYNTHETIC" in index
+    # fetched made-up files, not `bpmult synth`: the banner says which
+    assert "placed like the real" in index and "written by <code>bpmult synth</code>" not in index
     assert (reports / "tables.html").is_file() and (reports / "figures.html").is_file()
     assert len(list((reports / "train").glob("*.html"))) == 26
     assert json.loads((shapes_repo.root / "metrics" / "claims.json").read_text())

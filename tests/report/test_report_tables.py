@@ -76,6 +76,13 @@ def test_profile_statement_says_synthetic_in_plain_words():
     text = pages.profile_statement("embedded", True, [1, 2])
     assert "SYNTHETIC" in text and "not</b> a reproduction" in text
     assert "real data" in pages.profile_statement("paper", False, [1, 2, 3, 4, 5])
+    assert "bpmult synth" in text
+
+
+def test_fixture_data_declared_synthetic_is_not_said_to_come_from_bpmult_synth():
+    text = pages.profile_statement("paper-shapes", True, [1], source="fetch")
+    assert "SYNTHETIC" in text and "not</b> a reproduction" in text
+    assert "bpmult synth" not in text and "data.synthetic: true" in text and "placed like the real" in text
 
 
 def test_atomic_write_leaves_no_temporary(tmp_path):
