@@ -14,12 +14,13 @@ DATASET (prepare, synth): moviescope, mmimdb, iemocap_aligned, iemocap_unaligned
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
 
 from bpmult.data.config import TEXT_ENCODERS
-from bpmult.data.place import place
+from bpmult.data.place import folder_links, place
 from bpmult.data.registry import DATASETS, FETCH_TARGETS, SYNTH_NAMES, fetch, prepare, resolve_config, synthesize
 from bpmult.data.synthetic import DEFAULT_SIZE
 from bpmult.data.text import fetch_bert
@@ -91,6 +92,10 @@ def _fetch(args: argparse.Namespace) -> int:
         print("\n".join(report.lines))
         for notice in report.notices:
             print(f"note: {notice}", file=sys.stderr)
+        for link in folder_links(args.manual / raw_dir) if (args.manual / raw_dir).is_dir() else ():
+            # fine for this command, which hashes what it reads; DVC's raw stage would not see inside
+            print(f"note: {link} is a link to a folder, which the pipeline's raw stage refuses (DVC does not look "
+                  f"inside it); replace it: bpmult place {os.path.realpath(link)} {link}", file=sys.stderr)
         print(f"raw folder: {args.out / raw_dir}", flush=True)
 
     fetch(args.dataset, out=args.out, manual=args.manual, lock_path=args.lock, retrust=tuple(args.retrust),

@@ -153,3 +153,20 @@ def test_real_dvc_sees_a_change_behind_a_nested_folder_link_only_once_placed(tmp
     assert _dvc(root, "repro", "-q").returncode == 0 and _status_changed(root) == set()
     frame.write_bytes(b"frame-1 changed again")
     assert _status_changed(root) == {"raw@ms"}
+
+
+def test_bpmult_fetch_notes_a_folder_link_the_raw_stage_would_refuse(tmp_path, monkeypatch, capsys):
+    from types import SimpleNamespace
+
+    from bpmult.data import commands
+
+    manual = tmp_path / "manual"
+    (manual / "moviescope").mkdir(parents=True)
+    source = _tree(tmp_path / "upstream" / "ms")
+    (manual / "moviescope" / "200F_VGG16").symlink_to(source / "frames", target_is_directory=True)
+    monkeypatch.setattr(commands, "fetch", lambda *a, on_report, **k: on_report(
+        "moviescope", SimpleNamespace(lines=["placed   moviescope/200F_VGG16"], notices=[])))
+    assert bpmult(["fetch", "moviescope", "--manual", str(manual), "--out", str(tmp_path / "downloads")]) == 0
+    err = capsys.readouterr().err
+    assert f"note: {manual / 'moviescope' / '200F_VGG16'} is a link to a folder" in err
+    assert f"bpmult place {os.path.realpath(source / 'frames')} {manual / 'moviescope' / '200F_VGG16'}" in err
