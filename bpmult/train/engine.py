@@ -36,8 +36,8 @@ from bpmult.train.artifacts import (atomic_write_json, history_csv, read_json, t
 from bpmult.atomic import atomic_write_text
 from bpmult.train.config import TrainConfig
 from bpmult.train.losses import TaskLoss
-from bpmult.train.loop import (ShardedShuffle, epoch_shuffle_seed, evaluate, make_loader, predict, progress_stream,
-                               train_one_epoch)
+from bpmult.train.loop import (ShardedShuffle, epoch_shuffle_seed, evaluate, loader_settings, make_loader, predict,
+                               progress_stream, train_one_epoch)
 from bpmult.train.runtime import (cpu_threads, describe_device, deterministic_algorithms, is_writer, seed_everything,
                                   versions)
 
@@ -182,8 +182,7 @@ def train_seed(build: Callable[[], nn.Module], data: SeedData, objective: Object
         scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
             optimizer, mode="min" if on_loss else "max", patience=train.lr_patience, factor=train.lr_factor)
         eval_batch = train.eval_batch_size or train.batch_size
-        pin = device.type == "cuda"
-        loader_args = {"collate": data.collate, "num_workers": train.num_workers, "pin_memory": pin}
+        loader_args = {"collate": data.collate, **loader_settings(train, device)}
         dev_loader = make_loader(data.splits["dev"], eval_batch, **loader_args)
 
         state = {"epoch": 0, "best_metric": -math.inf, "best_epoch": None, "bad_epochs": 0,

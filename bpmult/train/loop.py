@@ -39,6 +39,12 @@ class NonFiniteLossError(RuntimeError):
     """The training loss became NaN or infinite; the run stops rather than train on garbage."""
 
 
+def loader_settings(train: Any, device: torch.device) -> dict[str, Any]:
+    """DataLoader settings of a run: ``train.num_workers`` worker processes, and pinned (page-locked)
+    host memory on CUDA so batches copy to the GPU asynchronously (issue 9.8)."""
+    return {"num_workers": train.num_workers, "pin_memory": device.type == "cuda"}
+
+
 def make_loader(dataset: Dataset, batch_size: int, *, collate: Callable, shuffle_seed: int | None = None,
                 num_workers: int = 0, pin_memory: bool = False, sampler: Any = None) -> DataLoader:
     """A DataLoader whose shuffle is fixed by ``shuffle_seed`` alone (None: no shuffle).

@@ -66,6 +66,7 @@ def test_paper_profile_matches_the_authors_commands(params):
         assert (r.train.max_epochs, r.train.lr_patience, r.train.lr_factor, r.train.clip) == (100, 2, 0.5, None)
         assert (r.model_overrides["num_heads"], r.model_overrides["layers"], r.model_overrides["d_model"]) == (heads, layers, d)
         assert r.model_overrides["embed_dropout"] == 0.25
+        assert r.train.num_workers == 4  # issue 9.8: workers (and pinned memory) feed the GPU
     assert profiles.resolve(params, "moviescope", "bpmult", profile="paper").seeds == [1, 2, 3, 4, 5]
     # MuLT on IEMOCAP / MOSEI: MuLT paper Table 5
     mult = profiles.resolve(params, "iemocap_unaligned", "mult", profile="paper")

@@ -45,3 +45,13 @@ def test_one_process_keeps_its_claim(tmp_path):
 
 def test_explicit_device_wins():
     assert runtime.pick_device("cpu").type == "cpu"
+
+
+def test_loaders_pin_memory_on_cuda_and_use_the_configured_workers():
+    import torch
+
+    from bpmult.train.config import TrainConfig
+    from bpmult.train.loop import loader_settings
+
+    assert loader_settings(TrainConfig(num_workers=4), torch.device("cuda", 0)) == {"num_workers": 4, "pin_memory": True}
+    assert loader_settings(TrainConfig(), torch.device("cpu")) == {"num_workers": 0, "pin_memory": False}
