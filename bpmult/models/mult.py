@@ -29,6 +29,7 @@ from bpmult.models.parts import (
     make_encoder,
     sources_of,
     take_token,
+    token_steps,
 )
 from bpmult.nn import GMU
 
@@ -102,7 +103,9 @@ class MulT(nn.Module):
         for target in CONCAT_ORDER:
             sources = sources_of(target)
             if cfg.memory_encoders:
-                h = self.memory[target](torch.cat([z[(s, target)] for s in sources], dim=-1))  # (B, L_target, 2d)
+                # only the token's rows leave the memory encoder (its last layer computes no others)
+                h = self.memory[target](torch.cat([z[(s, target)] for s in sources], dim=-1),
+                                        output_steps=token_steps(time_of=target, cfg=cfg))  # (B, 1 or 2, 2d)
                 tokens[f"h_{LETTERS[target]}"] = take_token(h, time_of=target, cfg=cfg)
                 per_target[target] = [tokens[f"h_{LETTERS[target]}"]]
             else:

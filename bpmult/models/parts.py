@@ -75,6 +75,17 @@ def take_token(seq: torch.Tensor, *, time_of: str, cfg: ModelConfig) -> torch.Te
     return seq[:, -1]
 
 
+def token_steps(*, time_of: str, cfg: ModelConfig) -> tuple[int, ...]:
+    """The steps :func:`take_token` reads, for an encoder that computes only those rows in its
+    last layer (``TransformerEncoder(..., output_steps=...)``); ``take_token`` applied to that
+    output gives the same token as applied to the full sequence."""
+    if cfg.token == "first_plus_last":
+        return (0, -1)
+    if cfg.token == "first_for_bert_text" and time_of == "text" and cfg.text_first_token_is_cls:
+        return (0,)
+    return (-1,)
+
+
 def token_gate(gates: torch.Tensor, *, time_of: str, cfg: ModelConfig) -> torch.Tensor:
     """Gates of a fusion over sequences, read at the token's step (first+last: their mean)."""
     if cfg.token == "first_plus_last":
