@@ -55,7 +55,8 @@ def _source_files(source: Path) -> Iterator[tuple[str, Path]]:
     def walk(folder: Path, rel: str, seen: frozenset[str]) -> Iterator[tuple[str, Path]]:
         real = os.path.realpath(folder)
         if real in seen:
-            raise PlaceError(f"{folder}: a link back to {real}, which contains it; expected a folder tree without cycles")
+            raise PlaceError(f"{folder}: a link back to {real}, which contains it; "
+                             "expected a folder tree without cycles")
         with os.scandir(folder) as entries:
             for entry in sorted(entries, key=lambda e: e.name):
                 path, name = Path(entry.path), f"{rel}{entry.name}"

@@ -40,6 +40,7 @@ from bpmult.models.parts import (
     fit_to_model_lengths,
     make_encoder,
     take_token,
+    token_steps,
     token_gate,
 )
 from bpmult.nn import GMU, FusionGMU, ResidualBlock
@@ -225,8 +226,11 @@ class BPMuLT(nn.Module):
         sequence_mode = cfg.level1_residual_mode == "sequence"
 
         # step 2: biprojections, query X_M3 and keys/values the level-1 outputs (eq. 2-8)
-        bi1 = self.biprojection[biprojection_key(m1, m2, m3)](x[m3], z1[(m1, m2)])  # (B, L_M3, d)
-        bi2 = self.biprojection[biprojection_key(m2, m1, m3)](x[m3], z1[(m2, m1)])
+        # in token mode only the token's rows of a biprojection are read: its last layer computes
+        # no others (whole sequences go on in sequence mode and into the transformer top fusion)
+        steps = None if sequence_mode or cfg.top_fusion == "transformer" else token_steps(time_of=m3, cfg=cfg)
+        bi1 = self.biprojection[biprojection_key(m1, m2, m3)](x[m3], z1[(m1, m2)], output_steps=steps)  # (B, L_M3, d)
+        bi2 = self.biprojection[biprojection_key(m2, m1, m3)](x[m3], z1[(m2, m1)], output_steps=steps)
         name1, name2 = biprojection_name(m1, m2, m3), biprojection_name(m2, m1, m3)
         tokens[name1] = take_token(bi1, time_of=m3, cfg=cfg)  # step 3
         tokens[name2] = take_token(bi2, time_of=m3, cfg=cfg)
@@ -297,7 +301,8 @@ class BPMuLT(nn.Module):
         if cfg.level1_residual:  # eq. 25-26 on sequences; a token broadcasts over time
             bi1 = bi1 + (level1[0] if level1[0].ndim == 3 else level1[0].unsqueeze(1))
             bi2 = bi2 + (level1[1] if level1[1].ndim == 3 else level1[1].unsqueeze(1))
-        h = self.top_transformer[m3](torch.cat([bi1, bi2], dim=-1))  # (B, L_M3, 2d)
+        h = self.top_transformer[m3](torch.cat([bi1, bi2], dim=-1),
+                                     output_steps=token_steps(time_of=m3, cfg=cfg))  # its token's rows of (B, L_M3, 2d)
         tokens[f"H_{letter}"] = take_token(h, time_of=m3, cfg=cfg)
         if not cfg.middle_fgmu:
             return [tokens[f"H_{letter}"]]

@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from bpmult.models.config import LETTERS, MODALITIES, ModelConfig
-from bpmult.models.parts import make_encoder, take_token
+from bpmult.models.parts import make_encoder, take_token, token_steps
 from bpmult.nn import GMU, ExtendedFusionGMU, GatedOutput, TimeReduction
 
 
@@ -57,6 +57,7 @@ class ParallelBranch(nn.Module):
         tokens = {}
         for m in MODALITIES:
             reduced = self.time_reduction[m](x[m])  # eq. 13: (B, T, d)
-            encoded = self.encoders[m](reduced)  # eq. 14-19, positional embedding inside
+            # eq. 14-19, positional embedding inside; only the token's rows leave the last layer
+            encoded = self.encoders[m](reduced, output_steps=token_steps(time_of=m, cfg=self.cfg))
             tokens[f"parallel_{LETTERS[m]}"] = take_token(encoded, time_of=m, cfg=self.cfg)
         return self.fusion(list(tokens.values())), tokens
