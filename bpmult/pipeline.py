@@ -79,12 +79,13 @@ def report_stage(*, reports_dir: str | Path, prepared_dir: str | Path, runs_dir:
     """Write ``reports/claims.html``, ``metrics/claims.json`` and ``reports/index.html``."""
     params = load_params(params_path)
     profile = active_profile(params)
-    synthetic, seeds = is_synthetic(params[profile]), list(params[profile]["seeds"])
+    section = params[profile]
+    synthetic, seeds, source = is_synthetic(section), list(section["seeds"]), data_source(section)
     claims = write_claims(runs_dir=Path(runs_dir), html_path=Path(reports_dir) / "claims.html",
                           json_path=Path(claims_json_path), profile=profile, synthetic=synthetic, seeds=seeds,
-                          source=data_source(params[profile]))
+                          source=source)
     return write_index(reports_dir=Path(reports_dir), prepared_dir=Path(prepared_dir), runs_dir=Path(runs_dir),
-                       profile=profile, synthetic=synthetic, seeds=seeds, source=data_source(params[profile]),
+                       profile=profile, synthetic=synthetic, seeds=seeds, source=source,
                        diagrams_html=diagrams_html(diagram_models(Path(prepared_dir), params)), claims=claims)
 
 

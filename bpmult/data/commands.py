@@ -92,7 +92,7 @@ def _fetch(args: argparse.Namespace) -> int:
         print("\n".join(report.lines))
         for notice in report.notices:
             print(f"note: {notice}", file=sys.stderr)
-        for link in folder_links(args.manual / raw_dir) if (args.manual / raw_dir).is_dir() else ():
+        for link in folder_links(args.manual / raw_dir):  # none when the folder is absent
             # fine for this command, which hashes what it reads; DVC's raw stage would not see inside
             print(f"note: {link} is a link to a folder, which the pipeline's raw stage refuses (DVC does not look "
                   f"inside it); replace it: bpmult place {os.path.realpath(link)} {link}", file=sys.stderr)

@@ -13,11 +13,10 @@ that replaces them (:func:`folder_links`, :func:`refuse_folder_links`).
 from __future__ import annotations
 
 import os
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
-from bpmult.atomic import clean_stale_stages, replace_folder, stage_path
+from bpmult.atomic import staged_folder
 
 
 class PlaceError(ValueError):
@@ -112,14 +111,9 @@ def place(source: str | Path, dest: str | Path) -> dict[str, int]:
         return {"linked": 1, "kept": 0, "removed": 0}
     files = list(_source_files(source))
     if dest.is_symlink():  # the user's folder link to the same data: build beside it, then swap
-        clean_stale_stages(dest.parent, dest.name)
-        stage = stage_path(dest)
-        try:
+        with staged_folder(dest) as stage:  # the old link is moved aside, then unlinked (the data is untouched)
             for rel, path in files:
                 _make_link(path, stage / rel)
-            replace_folder(stage, dest)  # moves the old link aside, then unlinks it (the data is untouched)
-        finally:
-            shutil.rmtree(stage, ignore_errors=True)
         return {"linked": len(files), "kept": 0, "removed": 0}
     counts = {"linked": 0, "kept": 0, "removed": 0}
     wanted = {rel: path for rel, path in files}

@@ -65,8 +65,8 @@ def claims_body(results: list[dict[str, Any]], synthetic: bool) -> str:
             f"<tbody>{verdict_rows(results)}</tbody></table></div>")
 
 
-def write_claims(*, runs_dir: Path, html_path: Path, json_path: Path, profile: str, synthetic: bool, source: str = "synth",
-                 seeds: list[int]) -> list[dict[str, Any]]:
+def write_claims(*, runs_dir: Path, html_path: Path, json_path: Path, profile: str, synthetic: bool,
+                 seeds: list[int], source: str = "synth") -> list[dict[str, Any]]:
     """Evaluate every claim on ``runs_dir``; write the page and the JSON; return the results."""
     results = evaluate_claims(runs_dir)
     write_text_atomic(Path(json_path), json.dumps(claims_json(results, profile=profile, synthetic=synthetic),

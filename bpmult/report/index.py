@@ -100,8 +100,8 @@ def _figure_gallery(reports: Path) -> str:
     return "".join(parts) or "<p>No figure drawn.</p>"
 
 
-def write_index(*, reports_dir: Path, prepared_dir: Path, runs_dir: Path, profile: str, synthetic: bool, source: str = "synth",
-                seeds: list[int], diagrams_html: str, claims: list[dict[str, Any]] | None = None) -> Path:
+def write_index(*, reports_dir: Path, prepared_dir: Path, runs_dir: Path, profile: str, synthetic: bool,
+                seeds: list[int], diagrams_html: str, source: str = "synth", claims: list[dict[str, Any]] | None = None) -> Path:
     """Write ``reports/index.html`` from what the earlier stages produced.
 
     Args:
@@ -134,5 +134,6 @@ def write_index(*, reports_dir: Path, prepared_dir: Path, runs_dir: Path, profil
         + RENDER_CHECK_JS
     )
     out = reports / "index.html"
-    write_text_atomic(out, page("BPMuLT reproduction report", profile_statement(profile, synthetic, seeds, source), body))
+    banner = profile_statement(profile, synthetic, seeds, source)
+    write_text_atomic(out, page("BPMuLT reproduction report", banner, body))
     return out

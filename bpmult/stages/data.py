@@ -19,12 +19,14 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from bpmult.atomic import link_tree
 from bpmult.data import DataConfig, fetch, registry, synthesize
 from bpmult.data.place import refuse_folder_links
+from bpmult.data.source import Source
 from bpmult.errors import debug_requested, report_errors
 from bpmult.stages.paths import MANUAL, PARAMS, downloads, profile_settings, text_cache
 
@@ -66,9 +68,7 @@ def raw_stage(source: str, out: Path, params_path: str | Path = PARAMS) -> None:
     targets = registry.FETCH_TARGETS
     if source not in targets:
         raise ValueError(f"raw source {source!r}: expected one of {sorted(targets)}")
-    # one raw folder per source; Moviescope has two (full features by hand, or the authors' demo
-    # subset): `paper.data.raw_folder.moviescope: moviescope_demo` picks the demo
-    folder = data.get("raw_folder", {}).get(source, source)
+    folder = raw_folder(data, source)
     if folder not in targets[source]:
         raise ValueError(f"params.yaml: {profile}.data.raw_folder.{source}: {folder!r}; expected one of "
                          f"{sorted(targets[source])}")
@@ -89,14 +89,27 @@ def raw_stage(source: str, out: Path, params_path: str | Path = PARAMS) -> None:
                                 f"prepare\n{missing_report(data)}")
 
 
+def raw_folder(data: dict[str, Any], source: str) -> str:
+    """The raw folder a profile's ``data`` section takes for ``source``: one per source, but
+    Moviescope has two (full features by hand, or the authors' demo subset):
+    ``paper.data.raw_folder.moviescope: moviescope_demo`` picks the demo."""
+    return data.get("raw_folder", {}).get(source, source)
+
+
+def unplaced(folder: str, sources: Sequence[Source]) -> list[Source]:
+    """The hand-placed ``sources`` of raw folder ``folder`` (no download URL) found neither in
+    ``data/manual`` nor already linked into ``data/downloads``."""
+    return [s for s in sources if not s.urls
+            and not (MANUAL / folder / s.path).exists() and not (downloads() / folder / s.path).exists()]
+
+
 def missing_report(data: dict[str, Any]) -> str:
     """What every raw source still needs, for one message: hand-placed files absent from
     ``data/manual`` (and not yet linked into ``data/downloads``); downloads are fetched by the stage."""
     lines = ["what the fetch profile still needs, per dataset (see data/README.md):"]
     for source, folders in registry.FETCH_TARGETS.items():
-        folder = data.get("raw_folder", {}).get(source, source)
-        needed = [s for s in folders.get(folder, ()) if not s.urls
-                  and not (MANUAL / folder / s.path).exists() and not (downloads() / folder / s.path).exists()]
+        folder = raw_folder(data, source)
+        needed = unplaced(folder, folders.get(folder, ()))
         status = "ready (the rest downloads)" if not needed else "place by hand: " + "; ".join(
             str(MANUAL / folder / s.path) for s in needed)
         lines.append(f"  {source}: {status}")

@@ -19,7 +19,7 @@ from bpmult.data.errors import MissingFileError
 from bpmult.data.place import folder_links
 from bpmult.experiment.params import profile_names
 from bpmult.paramsfile import load_params
-from bpmult.stages.data import data_section
+from bpmult.stages.data import data_section, raw_folder, unplaced
 from bpmult.stages.paths import MANUAL, PARAMS, active_profile, downloads
 
 
@@ -35,13 +35,12 @@ def readiness(params_path: str | Path = PARAMS, profile: str | None = None) -> t
         return True, lines + ["  synthetic data, written by the raw stages: nothing to fetch or place"]
     ready = True
     for source, folders in registry.FETCH_TARGETS.items():
-        folder = data.get("raw_folder", {}).get(source, source)
+        folder = raw_folder(data, source)
         sources = folders.get(folder, ())
         # every hand-placed source is needed by the pipeline (optional ones too: Moviescope's
         # metadata feeds the TVAPM runs), while fetch only notes an absent optional one
-        missing = [s for s in sources if not s.urls
-                   and not (MANUAL / folder / s.path).exists() and not (downloads() / folder / s.path).exists()]
-        links = folder_links(MANUAL / folder) if (MANUAL / folder).is_dir() else []
+        missing = unplaced(folder, sources)
+        links = folder_links(MANUAL / folder)  # none when the folder is absent
         if missing:
             lines.append(f"  {source}: place by hand: " + "; ".join(str(MANUAL / folder / s.path) for s in missing))
         for link in links:
