@@ -3,8 +3,9 @@
 Shape legend: ``B`` batch, ``L/A/V`` text/audio/video lengths, ``d`` width.
 
 A step is what :func:`bpmult.train.train_one_epoch` does per batch: ``zero_grad(set_to_none=True)``,
-forward, a loss, backward, ``Adam.step()`` (the trainer's ``torch.optim.Adam(params, lr)`` unless
-``--adam`` says otherwise). On CPU the time is CPU time (``time.process_time``: robust to other
+forward, a loss, backward, ``Adam.step()`` (the trainer's Adam, :func:`bpmult.train.engine.make_adam`:
+fused on CPU and CUDA, unless ``--adam`` says otherwise; ``loop`` is the per-tensor loop official
+MuLT's plain ``torch.optim.Adam`` runs on CPU). On CPU the time is CPU time (``time.process_time``: robust to other
 processes sharing the machine) at one thread by default; on CUDA it is wall time between
 synchronisations, with the peak memory. Medians over ``--steps`` timed steps after ``--warmup``.
 
@@ -32,6 +33,7 @@ from bpmult.atomic import atomic_write
 from bpmult.models.presets import dataset_config
 from bpmult.models.registry import variant_config
 from bpmult.models.registry import build_model, count_parameters
+from bpmult.train.engine import make_adam
 from bpmult.bench_profile import attention_backends, format_backends, format_profile, profile_step
 from bpmult.models.registry import VARIANTS
 
@@ -79,7 +81,7 @@ SHAPES: dict[str, BenchShape] = {
 }
 DEFAULT_SHAPES = ("small",)
 DEFAULT_MODELS = ("mult", "bpmult")
-ADAM_MODES = ("default", "foreach", "fused")
+ADAM_MODES = ("trainer", "loop", "foreach", "fused")
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
 
 
@@ -102,9 +104,12 @@ def make_batch(cfg, shape: BenchShape, *, device: torch.device, seed: int = 0) -
     return {k: v.to(device) for k, v in batch.items()}
 
 
-def make_optimizer(model: torch.nn.Module, mode: str) -> torch.optim.Optimizer:
-    """Adam as the trainer builds it (``default``), or its multi-tensor / fused implementation."""
-    kwargs = {"default": {}, "foreach": {"foreach": True}, "fused": {"fused": True}}[mode]
+def make_optimizer(model: torch.nn.Module, mode: str, device: torch.device) -> torch.optim.Optimizer:
+    """Adam as the trainer builds it (``trainer``), or its per-tensor loop / multi-tensor / fused
+    implementation."""
+    if mode == "trainer":
+        return make_adam(model.parameters(), lr=1e-4, device=device)
+    kwargs = {"loop": {"foreach": False}, "foreach": {"foreach": True}, "fused": {"fused": True}}[mode]
     return torch.optim.Adam(model.parameters(), lr=1e-4, **kwargs)
 
 
@@ -126,7 +131,7 @@ class Stepper:
     """
 
     def __init__(self, variant: str, shape: BenchShape, *, device: torch.device, dtype: str = "float32",
-                 adam: str = "default", seed: int = 0) -> None:
+                 adam: str = "trainer", seed: int = 0) -> None:
     
         self.cfg = shape_config(shape, variant)
         self.device = device
@@ -136,7 +141,7 @@ class Stepper:
             self.model = build_model(self.cfg)
         self.model.train()
         self.parameters = count_parameters(self.model)
-        self.optimizer = make_optimizer(self.model, adam)
+        self.optimizer = make_optimizer(self.model, adam, device)
         self.batch = make_batch(self.cfg, shape, device=device, seed=seed)
 
     def step(self) -> torch.Tensor:
@@ -297,8 +302,8 @@ def add_commands(subparsers) -> None:
     p.add_argument("--warmup", type=int, default=2, help="untimed steps first")
     p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or meta (builds and runs, no compute)")
     p.add_argument("--dtype", choices=sorted(DTYPES), default="float32", help="bfloat16: under autocast")
-    p.add_argument("--adam", choices=ADAM_MODES, default="default",
-                   help="default: the trainer's torch.optim.Adam(params, lr); foreach / fused implementations")
+    p.add_argument("--adam", choices=ADAM_MODES, default="trainer",
+                   help="trainer: the trainer's Adam (fused on CPU/CUDA); loop (official MuLT's plain Adam on CPU), foreach, fused")
     p.add_argument("--threads", type=int, default=1, help="torch intra-op threads (default 1)")
     p.add_argument("--profile", action="store_true", help="one profiled step: time by op category")
     p.add_argument("--determinism", action="store_true", help="two seeded replicas: identical losses?")

@@ -42,12 +42,12 @@ def test_profile_books_time_to_categories(tmp_path):
 
 
 def test_determinism_on_cpu():
-    check = bench.determinism("mult", "tiny", device=torch.device("cpu"), dtype="float32", adam="default")
+    check = bench.determinism("mult", "tiny", device=torch.device("cpu"), dtype="float32", adam="trainer")
     assert check["identical"] and len(check["losses"][0]) == 2
 
 
 def test_meta_device_runs_a_paper_model_without_compute():
-    row = bench.bench_one("mult", "iemocap", device=torch.device("meta"), dtype="float32", adam="default",
+    row = bench.bench_one("mult", "iemocap", device=torch.device("meta"), dtype="float32", adam="trainer",
                           steps=1, warmup=0)
     assert row["parameters"] > 1_000_000 and row["timer"] == "perf_counter"
 
