@@ -18,7 +18,7 @@ def _num(x: float | None, digits: int = 1) -> str:
 
 def _paper_disagrees(result: dict[str, Any]) -> str:
     diff = result["paper"]["diff"]
-    return "" if diff is None or diff > 0 else "<br><span class='note'>not in the paper's own table</span>"
+    return "" if diff is None or diff > 0 else "<br><span class='note'>the paper's own table does not show it</span>"
 
 
 def verdict_rows(results: list[dict[str, Any]]) -> str:
