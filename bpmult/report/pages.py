@@ -42,7 +42,7 @@ th{background:#f3f3f3;white-space:nowrap}
 table.results td{white-space:nowrap;text-align:right;line-height:1.25}
 table.results td.model{text-align:left}
 table.dense{font-size:12px}table.dense td,table.dense th{padding:2px 4px}
-th[colspan]{text-align:center}
+table.results th[colspan]{text-align:center}
 td.model .note{white-space:nowrap}
 tr.cited td{background:#fafafa;color:#666}
 tr.prior td{background:#eef3fa}
