@@ -5,6 +5,9 @@
 # (samples/s), peak memory and the determinism check (two seeded replicas, two steps each: the
 # losses must be identical). Everything goes through `bpmult bench`; results are printed and
 # written as JSON, one file per dtype, under the folder given as $1 (default: gpu_check/).
+# Then the paper-shapes profile (issue 7: real per-sample sizes, every variant, the whole DVC
+# pipeline) through its slow test file, whose train stages take the GPU when there is one; its
+# log goes to OUT_DIR/paper_shapes.log (PAPER_SHAPES=0 skips it: ~7-10 min on 2 CPU cores).
 #
 # usage: tools/gpu_check.sh [OUT_DIR]        (PYTHON=... to pick the interpreter)
 set -euo pipefail
@@ -24,4 +27,10 @@ for dtype in float32 bfloat16; do
     "$python" -m bpmult.cli bench --device cuda --shapes moviescope --models bpmult,mult \
         --dtype "$dtype" --steps 5 --warmup 2 --determinism --json "$out_dir/bench_$dtype.json"
 done
+if [ "${PAPER_SHAPES:-1}" != 0 ]; then
+    echo "== paper-shapes profile on $("$python" -c 'import torch; print(torch.cuda.get_device_name(0))')"
+    start=$(date +%s)
+    "$python" -m pytest -q -m slow tests/pipeline/test_paper_shapes.py 2>&1 | tee "$out_dir/paper_shapes.log"
+    echo "paper-shapes: $(( $(date +%s) - start )) s wall" | tee -a "$out_dir/paper_shapes.log"
+fi
 echo "gpu_check: results in $out_dir/bench_float32.json and $out_dir/bench_bfloat16.json"
