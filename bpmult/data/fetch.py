@@ -385,8 +385,7 @@ def fetch_sources(raw_dir: str, sources: Sequence[Source], *, out: Path, manual:
             origin = "downloaded"
             report.lines.append(f"fetched  {key}")
         elif source.optional:
-            report.lines.append(f"absent   {key} (not placed; fetch goes on without it; place it at {placed}; "
-                                f"source: {source.origin})")
+            report.lines.append(f"absent   {key} (not placed; place it at {placed}; source: {source.origin})")
             continue
         else:
             raise MissingFileError(placed, f"hand-placed {source.kind} for {key}",
