@@ -10,7 +10,8 @@ host-side operator time is booked: on CUDA that is launch overhead, not kernel t
 
 :func:`attention_backends` runs our :class:`~bpmult.nn.MultiheadAttention` once per mask regime and
 reads the dispatched SDPA operator off the profiler (``_scaled_dot_product_flash_attention`` ->
-flash, ``_efficient_attention`` -> memory-efficient, ``_cudnn_attention`` -> cuDNN, ``math``).
+flash, ``_efficient_attention`` -> memory-efficient, ``_cudnn_attention`` -> cuDNN, ``math``; no
+SDPA operator but ``baddbmm``: our own unfused attention of CPU training with attention dropout).
 """
 
 from __future__ import annotations
@@ -210,6 +211,8 @@ _BACKENDS = (
     ("_efficient_attention_forward", "memory-efficient"),
     ("_scaled_dot_product_cudnn_attention", "cudnn"),
     ("_scaled_dot_product_attention_math", "math (unfused)"),
+    # no SDPA operator: CPU training with attention dropout runs bpmult.nn.attention.attend_with_dropout
+    ("aten::baddbmm", "unfused, integer-draw dropout (ours)"),
 )
 
 

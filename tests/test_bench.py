@@ -60,6 +60,7 @@ def test_attention_backends_cover_every_regime_on_cpu():
     assert ("self-attention, square causal mask", "is_causal") in kinds
     assert all(r["backend"] != "unknown" for r in rows)
     assert all(r["backend"] == "cpu flash (fused)" for r in rows if r["dropout"] == 0.0)
+    assert all(r["backend"] == "unfused, integer-draw dropout (ours)" for r in rows if r["dropout"] > 0.0)
 
 
 def test_unknown_model_is_one_line_error(capsys):

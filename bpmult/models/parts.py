@@ -11,13 +11,13 @@ and whose keys/values are M1 (official MuLT's ``trans_{m2}_with_{m1}``). Modules
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from bpmult.models.config import LETTERS, MODALITIES, ModelConfig
-from bpmult.nn import AudioEncoder, ResidualBlock, TransformerEncoder
-from bpmult.nn.time_reduction import fit_length
 from bpmult.models.text_encoder import TextEncoder
+from bpmult.nn import AudioEncoder, ResidualBlock, TransformerEncoder
+from bpmult.nn.dropout import dropout
+from bpmult.nn.time_reduction import fit_length
 
 # level-1 transformers in the order official MuLT concatenates them per target: [with_l, with_a, with_v]
 _OFFICIAL_ORDER = ("text", "audio", "video")
@@ -153,7 +153,7 @@ class ModalityInputs(nn.Module):
             if m == "audio" and self.cfg.audio_encoder:
                 x = self.audio_encoder(x)
             if m == "text":  # MuLT: embedding dropout on the text input only
-                x = F.dropout(x, p=self.cfg.embed_dropout, training=self.training)
+                x = dropout(x, p=self.cfg.embed_dropout, training=self.training)
             if m in self.project:
                 x = self.project[m](x.transpose(1, 2)).transpose(1, 2)
             out[m] = x

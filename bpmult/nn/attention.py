@@ -10,6 +10,11 @@ probabilities, as in MuLT. All heads run in one batched call. Projections are fu
 coincide: one ``(3E x E)`` product for self-attention, one ``(2E x E)`` product for keys and values
 given as the same tensor (cross-attention in evaluation); the mask takes the form that keeps SDPA's
 fused kernels eligible (:func:`bpmult.nn.masks.sdpa_mask`).
+
+One case is computed outside SDPA: training on CPU with attention dropout. SDPA has no fused CPU
+kernel with dropout; its math path draws the dropout mask with ``bernoulli_``, which cost most of
+a step over long sequences. :func:`attend_with_dropout` runs the same math (scores, MuLT's mask,
+softmax, dropout, weighted values) with the cheaper mask of :mod:`bpmult.nn.dropout`.
 """
 
 from __future__ import annotations
@@ -18,7 +23,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from bpmult.nn.masks import sdpa_mask
+from bpmult.nn.dropout import dropout
+from bpmult.nn.masks import additive_bias, sdpa_mask
 
 
 class MultiheadAttention(nn.Module):
@@ -95,12 +101,37 @@ class MultiheadAttention(nn.Module):
         lq, lk = q.shape[2], k.shape[2]
         if query_steps is not None and (key is None or query_len is None or len(query_steps) != lq):
             raise ValueError(f"query_steps {query_steps} need keys, query_len and {lq} query steps")
-        mask = sdpa_mask(query_len if query_steps else lq, lk, device=q.device, masked=masked,
-                         query_steps=query_steps)
-        out = F.scaled_dot_product_attention(
-            q, k, v,
-            attn_mask=mask.attn_mask,
-            dropout_p=self.attn_dropout if self.training else 0.0,
-            is_causal=mask.is_causal,
-        )
+        whole_len = query_len if query_steps else lq
+        p = self.attn_dropout if self.training else 0.0
+        if p > 0.0 and q.device.type == "cpu":
+            bias = additive_bias(whole_len, lk, device=q.device, dtype=q.dtype, masked=masked,
+                                 query_steps=query_steps)
+            out = attend_with_dropout(q, k, v, bias=bias, p=p)
+        else:
+            mask = sdpa_mask(whole_len, lk, device=q.device, masked=masked, query_steps=query_steps)
+            out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask.attn_mask, dropout_p=p,
+                                                 is_causal=mask.is_causal)
         return self.out_proj(out.transpose(1, 2).reshape(out.shape[0], lq, E))
+
+
+def attend_with_dropout(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, *, bias: torch.Tensor | None,
+                        p: float) -> torch.Tensor:
+    """``dropout(softmax(q k^T / sqrt(Dh) + bias)) v`` over all heads at once (MuLT's attention in training).
+
+    Args:
+        q: ``(B, H, Lq, Dh)``; k, v: ``(B, H, Lk, Dh)``.
+        bias: ``(Lq, Lk)`` 0 / -inf score bias (MuLT's mask), or None.
+        p: attention dropout on the probabilities.
+
+    Returns:
+        ``(B, H, Lq, Dh)``.
+    """
+    batch, heads, lq, dh = q.shape
+    q3, k3, v3 = (t.reshape(batch * heads, -1, dh) for t in (q, k, v))
+    scale = dh ** -0.5
+    if bias is None:
+        scores = torch.baddbmm(q3.new_empty(()), q3, k3.transpose(1, 2), beta=0.0, alpha=scale)
+    else:  # the bias broadcasts over batch and heads; one product adds it and scales
+        scores = torch.baddbmm(bias, q3, k3.transpose(1, 2), alpha=scale)
+    probs = dropout(scores.softmax(dim=-1), p, training=True)
+    return torch.bmm(probs, v3).view(batch, heads, lq, dh)

@@ -20,9 +20,10 @@ import math
 from typing import Literal
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
+
+from bpmult.nn.dropout import dropout
 from bpmult.nn.layer import TransformerEncoderLayer
 from bpmult.nn.positional import SinusoidalPositionalEmbedding
 from bpmult.nn.translating import TranslatingLayer
@@ -95,7 +96,7 @@ class TransformerEncoder(nn.Module):
         return self.embed_scale * x_in + self.embed_positions(x_in[..., 0])
 
     def _embed_dropout(self, x: torch.Tensor) -> torch.Tensor:
-        return F.dropout(x, p=self.embed_dropout, training=self.training)
+        return dropout(x, p=self.embed_dropout, training=self.training)
 
     def forward(
         self,

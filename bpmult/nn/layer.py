@@ -13,7 +13,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+
 from bpmult.nn.attention import MultiheadAttention
+from bpmult.nn.dropout import dropout
 
 
 def mult_linear(in_features: int, out_features: int) -> nn.Linear:
@@ -44,7 +46,7 @@ class FeedForward:
 
     def feed_forward(self, x: torch.Tensor) -> torch.Tensor:
         """``fc2(drop(relu(fc1(x))))``, shapes ``(B, L, E) -> (B, L, E)``."""
-        hidden = F.dropout(F.relu(self.fc1(x)), p=self.relu_dropout, training=self.training)
+        hidden = dropout(F.relu(self.fc1(x)), p=self.relu_dropout, training=self.training)
         return self.fc2(hidden)
 
 
@@ -110,6 +112,6 @@ class TransformerEncoderLayer(FeedForward, nn.Module):
             k = norm(key)
             attended = self.self_attn(q, k, k if value is key else norm(value), masked=self.attn_mask,
                                       query_steps=query_steps, query_len=x.shape[1])
-        x = rows + F.dropout(attended, p=self.res_dropout, training=self.training)
-        x = x + F.dropout(self.feed_forward(self.layer_norms[1](x)), p=self.res_dropout, training=self.training)
+        x = rows + dropout(attended, p=self.res_dropout, training=self.training)
+        x = x + dropout(self.feed_forward(self.layer_norms[1](x)), p=self.res_dropout, training=self.training)
         return x

@@ -15,7 +15,9 @@ padded steps are attended like real ones, as in MuLT.
 keep the fused kernels eligible: nothing when the mask allows everything, ``is_causal`` for the
 square case, PyTorch's lower-right ``CausalBias`` for ``Lq < Lk`` on CUDA (flash / memory-efficient
 kernels; an explicit mask would force memory-efficient or math), and otherwise a boolean mask,
-built once per (Lq, Lk, device) and cached, never a float mask.
+built once per (Lq, Lk, device) and cached, never a float mask. :func:`additive_bias` gives the
+same rule as a cached 0 / -inf matrix for the one attention computed outside SDPA (CPU training
+with attention dropout, :mod:`bpmult.nn.attention`).
 """
 
 from __future__ import annotations
@@ -113,3 +115,34 @@ def sdpa_mask(
 def _cached_rows(query_len: int, key_len: int, steps: tuple[int, ...], device: torch.device) -> torch.Tensor:
     with torch.inference_mode(False), torch.no_grad():
         return allowed_positions(query_len, key_len, device=device)[list(steps)]
+
+
+def additive_bias(
+    query_len: int,
+    key_len: int,
+    *,
+    device: torch.device,
+    dtype: torch.dtype,
+    masked: bool = True,
+    query_steps: tuple[int, ...] | None = None,
+) -> torch.Tensor | None:
+    """MuLT's mask as a score bias: 0 where allowed, ``-inf`` elsewhere; None when nothing is masked.
+
+    Arguments as :func:`sdpa_mask` (``dtype``: the scores' dtype). Cached per shape, steps,
+    device and dtype.
+    """
+    mask = sdpa_mask(query_len, key_len, device=device, masked=masked, query_steps=query_steps)
+    if mask.kind == "none":
+        return None
+    return _cached_bias(query_len, key_len, query_steps, device, dtype)
+
+
+@functools.lru_cache(maxsize=256)
+def _cached_bias(query_len: int, key_len: int, steps: tuple[int, ...] | None, device: torch.device,
+                 dtype: torch.dtype) -> torch.Tensor:
+    with torch.inference_mode(False), torch.no_grad():
+        allowed = allowed_positions(query_len, key_len, device=device)
+        if steps is not None:
+            allowed = allowed[list(steps)]
+        bias = torch.zeros(allowed.shape, dtype=dtype, device=device)
+        return bias.masked_fill_(~allowed, float("-inf"))

@@ -12,6 +12,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from bpmult.nn.dropout import dropout
+
+
 
 class ResidualBlock(nn.Module):
     """``proj2(dropout(relu(proj1(x)))) + x`` (eq. 24).
@@ -29,5 +32,5 @@ class ResidualBlock(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Args: x ``(B, W)``. Returns ``(B, W)``."""
-        hidden = F.dropout(F.relu(self.proj1(x)), p=self.dropout, training=self.training)
+        hidden = dropout(F.relu(self.proj1(x)), p=self.dropout, training=self.training)
         return self.proj2(hidden) + x

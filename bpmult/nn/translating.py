@@ -19,10 +19,11 @@ MuLT attention; an unshared self-attention step is ``query_self_attn``.
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
+
 from bpmult.nn.attention import MultiheadAttention
+from bpmult.nn.dropout import dropout
 from bpmult.nn.layer import FeedForward, mult_linear, take_steps
 
 
@@ -67,7 +68,7 @@ class TranslatingLayer(FeedForward, nn.Module):
         self.attn_mask = attn_mask
 
     def _residual(self, x: torch.Tensor, branch: torch.Tensor) -> torch.Tensor:
-        return x + F.dropout(branch, p=self.res_dropout, training=self.training)
+        return x + dropout(branch, p=self.res_dropout, training=self.training)
 
     def forward(
         self,
