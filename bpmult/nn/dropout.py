@@ -57,4 +57,3 @@ def dropout(x: torch.Tensor, p: float, *, training: bool) -> torch.Tensor:
         return F.dropout(x, p=p, training=True)
     # autograd's product saves the mask, so the backward is grad * mask, as F.dropout's
     return x * keep_mask(x.shape, p, dtype=x.dtype)
-

@@ -22,7 +22,6 @@ from typing import Literal
 import torch
 from torch import nn
 
-
 from bpmult.nn.dropout import dropout
 from bpmult.nn.layer import TransformerEncoderLayer
 from bpmult.nn.positional import SinusoidalPositionalEmbedding

@@ -13,7 +13,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-
 from bpmult.nn.attention import MultiheadAttention
 from bpmult.nn.dropout import dropout
 

@@ -15,7 +15,6 @@ from torch import nn
 from bpmult.nn.dropout import dropout
 
 
-
 class ResidualBlock(nn.Module):
     """``proj2(dropout(relu(proj1(x)))) + x`` (eq. 24).
 

@@ -21,7 +21,6 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-
 from bpmult.nn.attention import MultiheadAttention
 from bpmult.nn.dropout import dropout
 from bpmult.nn.layer import FeedForward, mult_linear, take_steps
