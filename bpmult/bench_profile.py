@@ -26,6 +26,7 @@ from torch.profiler import ProfilerActivity, profile, record_function
 
 from bpmult import nn as bnn
 from bpmult.nn import attention as attention_module
+from bpmult.nn import encoder_group
 from bpmult.models.parts import ModalityInputs, MultHead
 from bpmult.nn.masks import sdpa_mask
 
@@ -56,18 +57,14 @@ def module_category(module: nn.Module) -> str | None:
 
 @contextlib.contextmanager
 def _labelled(model: nn.Module):
-    """Wrap categorised modules, feed-forward blocks and mask building in profiler labels."""
-    handles, patched = [], []
+    """Label categorised modules, feed-forward blocks, mask building and the grouped encoders'
+    steps (:mod:`bpmult.nn.encoder_group`) for the profiler.
 
-    def enter(name):
-        def hook(module, args):
-            ctx = record_function(_LABEL + name)
-            ctx.__enter__()
-            module._bench_ctx = getattr(module, "_bench_ctx", []) + [ctx]
-        return hook
-
-    def leave(module, args, output):
-        module._bench_ctx.pop().__exit__(None, None, None)
+    Modules are labelled by wrapping their instance's ``forward`` rather than by forward hooks: a
+    hooked encoder runs alone (``run_encoders`` leaves hooked encoders ungrouped), so hooks would
+    profile another computation than the one timed.
+    """
+    patched: list[tuple[nn.Module, str]] = []
 
     def label_call(fn, name):
         def wrapped(*args, **kwargs):
@@ -78,21 +75,27 @@ def _labelled(model: nn.Module):
     for module in model.modules():
         name = module_category(module)
         if name is not None:
-            handles.append(module.register_forward_pre_hook(enter(name)))
-            handles.append(module.register_forward_hook(leave))
+            module.forward = label_call(module.forward, name)
+            patched.append((module, "forward"))
         if hasattr(module, "feed_forward"):  # a method: label the instance's bound call
             module.feed_forward = label_call(module.feed_forward, "feed-forward")
-            patched.append(module)
-    original_mask = attention_module.sdpa_mask
-    attention_module.sdpa_mask = label_call(original_mask, "masks")
+            patched.append((module, "feed_forward"))
+    functions = [(attention_module, "sdpa_mask", "masks"), (attention_module, "additive_bias", "masks"),
+                 (encoder_group, "sdpa_mask", "masks"), (encoder_group, "additive_bias", "masks"),
+                 (encoder_group, "_attention", "attention (projections + SDPA)"),
+                 (encoder_group, "_feed_forward", "feed-forward"),
+                 (encoder_group, "_plain_norm", "layer norm"), (encoder_group, "_norm", "layer norm"),
+                 (encoder_group, "_stack", "weight stacking (grouped encoders)")]
+    originals = [(owner, attr, getattr(owner, attr)) for owner, attr, _ in functions]
+    for owner, attr, name in functions:
+        setattr(owner, attr, label_call(getattr(owner, attr), name))
     try:
         yield
     finally:
-        attention_module.sdpa_mask = original_mask
-        for handle in handles:
-            handle.remove()
-        for module in patched:
-            del module.feed_forward
+        for owner, attr, fn in originals:
+            setattr(owner, attr, fn)
+        for module, attr in patched:
+            delattr(module, attr)
 
 
 def _innermost_label(event) -> str | None:

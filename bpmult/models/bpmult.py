@@ -44,6 +44,7 @@ from bpmult.models.parts import (
     token_gate,
 )
 from bpmult.nn import GMU, FusionGMU, ResidualBlock
+from bpmult.nn.encoder_group import run_encoders
 
 TARGETS = ("text", "video", "audio")
 
@@ -181,8 +182,9 @@ class BPMuLT(nn.Module):
             tokens[arrow(s, t)] = take_token(seq, time_of=t, cfg=cfg)
 
         final: list[torch.Tensor] = []
-        for m3 in TARGETS:  # steps 2-6
-            final += self._target_vectors(m3, x, z1, tokens, gates)
+        biprojections = self._biprojections(x, z1)  # step 2, for every target at once
+        for m3 in TARGETS:  # steps 3-6
+            final += self._target_vectors(m3, biprojections[m3], z1, tokens, gates)
 
         if cfg.parallel_branch:  # step 7: H_P
             parallel, parallel_tokens = self.parallel(x)
@@ -204,17 +206,43 @@ class BPMuLT(nn.Module):
             return logits, {"gates": gates, "tokens": tokens}
         return logits
 
+    def _biprojections(
+        self, x: dict[str, torch.Tensor], z1: dict[tuple[str, str], torch.Tensor],
+    ) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+        """Step 2: per target ``M3`` the two biprojections, query ``X_M3`` and keys/values the
+        level-1 outputs ``Z_{M1->M2}`` and ``Z_{M2->M1}`` (eq. 2-8), ``(B, L_M3, d)`` each.
+
+        In token mode only the token's rows of a biprojection are read: its last layer computes
+        no others (whole sequences go on in sequence mode and into the transformer top fusion).
+        The six encoders run through :func:`~bpmult.nn.encoder_group.run_encoders`, which batches
+        those of equal shapes.
+        """
+        cfg = self.config
+        whole = cfg.level1_residual_mode == "sequence" or cfg.top_fusion == "transformer"
+        pairs = [(m3, a, b) for m3 in TARGETS
+                 for a, b in (BIPROJECTION_SOURCES[m3], BIPROJECTION_SOURCES[m3][::-1])]
+        outputs = run_encoders(
+            [self.biprojection[biprojection_key(a, b, m3)] for m3, a, b in pairs],
+            [x[m3] for m3, _, _ in pairs],
+            [z1[(a, b)] for _, a, b in pairs],
+            output_steps=[None if whole else token_steps(time_of=m3, cfg=cfg) for m3, _, _ in pairs],
+        )
+        return {m3: (outputs[2 * i], outputs[2 * i + 1]) for i, m3 in enumerate(TARGETS)}
+
     def _target_vectors(
         self,
         m3: str,
-        x: dict[str, torch.Tensor],
+        biprojections: tuple[torch.Tensor, torch.Tensor],
         z1: dict[tuple[str, str], torch.Tensor],
         tokens: dict[str, torch.Tensor],
         gates: dict[str, torch.Tensor],
     ) -> list[torch.Tensor]:
-        """Steps 2-6 for target ``m3``: the vectors it sends to the final GMU.
+        """Steps 3-6 for target ``m3``: the vectors it sends to the final GMU.
 
         Records its tokens and gates in ``tokens`` and ``gates``.
+
+        Args:
+            biprojections: step 2's ``(Z_{M1->M2->M3}, Z_{M2->M1->M3})`` (:meth:`_biprojections`).
 
         Returns:
             ``[H'_M3]`` (width d; 2d for the transformer ablation), or without FGMUs the two
@@ -224,13 +252,7 @@ class BPMuLT(nn.Module):
         m1, m2 = BIPROJECTION_SOURCES[m3]
         letter = LETTERS[m3]
         sequence_mode = cfg.level1_residual_mode == "sequence"
-
-        # step 2: biprojections, query X_M3 and keys/values the level-1 outputs (eq. 2-8)
-        # in token mode only the token's rows of a biprojection are read: its last layer computes
-        # no others (whole sequences go on in sequence mode and into the transformer top fusion)
-        steps = None if sequence_mode or cfg.top_fusion == "transformer" else token_steps(time_of=m3, cfg=cfg)
-        bi1 = self.biprojection[biprojection_key(m1, m2, m3)](x[m3], z1[(m1, m2)], output_steps=steps)  # (B, L_M3, d)
-        bi2 = self.biprojection[biprojection_key(m2, m1, m3)](x[m3], z1[(m2, m1)], output_steps=steps)
+        bi1, bi2 = biprojections
         name1, name2 = biprojection_name(m1, m2, m3), biprojection_name(m2, m1, m3)
         tokens[name1] = take_token(bi1, time_of=m3, cfg=cfg)  # step 3
         tokens[name2] = take_token(bi2, time_of=m3, cfg=cfg)

@@ -32,6 +32,7 @@ from bpmult.models.parts import (
     token_steps,
 )
 from bpmult.nn import GMU
+from bpmult.nn.encoder_group import run_encoders
 
 # official order of the final concatenation, and MuLT-GMU's order of the GMU inputs
 CONCAT_ORDER = ("text", "audio", "video")
@@ -100,16 +101,20 @@ class MulT(nn.Module):
 
         # per target: the memory encoder's last step, or the two level-1 tokens
         per_target: dict[str, list[torch.Tensor]] = {}
-        for target in CONCAT_ORDER:
-            sources = sources_of(target)
-            if cfg.memory_encoders:
-                # only the token's rows leave the memory encoder (its last layer computes no others)
-                h = self.memory[target](torch.cat([z[(s, target)] for s in sources], dim=-1),
-                                        output_steps=token_steps(time_of=target, cfg=cfg))  # (B, 1 or 2, 2d)
+        if cfg.memory_encoders:
+            # only the token's rows leave a memory encoder (its last layer computes no others);
+            # same-shape encoders run as one batched computation
+            memory = run_encoders(
+                [self.memory[t] for t in CONCAT_ORDER],
+                [torch.cat([z[(s, t)] for s in sources_of(t)], dim=-1) for t in CONCAT_ORDER],
+                output_steps=[token_steps(time_of=t, cfg=cfg) for t in CONCAT_ORDER],
+            )  # each (B, 1 or 2, 2d)
+            for target, h in zip(CONCAT_ORDER, memory):
                 tokens[f"h_{LETTERS[target]}"] = take_token(h, time_of=target, cfg=cfg)
                 per_target[target] = [tokens[f"h_{LETTERS[target]}"]]
-            else:
-                per_target[target] = [tokens[arrow(s, target)] for s in sources]
+        else:
+            for target in CONCAT_ORDER:
+                per_target[target] = [tokens[arrow(s, target)] for s in sources_of(target)]
         extras = self.extras(batch) if cfg.extras else {}
 
         if cfg.mult_fusion == "concat":

@@ -18,6 +18,7 @@ from torch import nn
 from bpmult.models.config import LETTERS, MODALITIES, ModelConfig
 from bpmult.models.parts import make_encoder, take_token, token_steps
 from bpmult.nn import GMU, ExtendedFusionGMU, GatedOutput, TimeReduction
+from bpmult.nn.encoder_group import run_encoders
 
 
 class ParallelBranch(nn.Module):
@@ -54,10 +55,11 @@ class ParallelBranch(nn.Module):
             The fusion's :class:`GatedOutput` (``fused`` = ``H_P (B, d)``, ``gates (B, 3, d)``) and
             the per-modality tokens ``{"parallel_L": (B, d), ...}``.
         """
-        tokens = {}
-        for m in MODALITIES:
-            reduced = self.time_reduction[m](x[m])  # eq. 13: (B, T, d)
-            # eq. 14-19, positional embedding inside; only the token's rows leave the last layer
-            encoded = self.encoders[m](reduced, output_steps=token_steps(time_of=m, cfg=self.cfg))
-            tokens[f"parallel_{LETTERS[m]}"] = take_token(encoded, time_of=m, cfg=self.cfg)
+        reduced = [self.time_reduction[m](x[m]) for m in MODALITIES]  # eq. 13: (B, T, d) each
+        # eq. 14-19, positional embedding inside; only the token's rows leave the last layer; the
+        # three encoders (all of length T) run as one batched computation
+        encoded = run_encoders([self.encoders[m] for m in MODALITIES], reduced,
+                               output_steps=[token_steps(time_of=m, cfg=self.cfg) for m in MODALITIES])
+        tokens = {f"parallel_{LETTERS[m]}": take_token(seq, time_of=m, cfg=self.cfg)
+                  for m, seq in zip(MODALITIES, encoded)}
         return self.fusion(list(tokens.values())), tokens

@@ -17,6 +17,7 @@ from bpmult.models.config import LETTERS, MODALITIES, ModelConfig
 from bpmult.models.text_encoder import TextEncoder
 from bpmult.nn import AudioEncoder, ResidualBlock, TransformerEncoder
 from bpmult.nn.dropout import dropout
+from bpmult.nn.encoder_group import run_encoders
 from bpmult.nn.time_reduction import fit_length
 
 # level-1 transformers in the order official MuLT concatenates them per target: [with_l, with_a, with_v]
@@ -185,10 +186,10 @@ class CrossmodalProjections(nn.ModuleDict):
 
     def forward(self, x: dict[str, torch.Tensor]) -> dict[tuple[str, str], torch.Tensor]:
         """Args: x ``{modality: (B, L_M, d)}``. Returns ``{(source, target): (B, L_target, d)}``."""
-        return {
-            (source, target): self[pair_key(source, target)](x[target], x[source])
-            for source, target in LEVEL1_PAIRS
-        }
+        # same-shape encoders run as one batched computation (bpmult.nn.encoder_group)
+        outputs = run_encoders([self[pair_key(s, t)] for s, t in LEVEL1_PAIRS],
+                               [x[t] for _, t in LEVEL1_PAIRS], [x[s] for s, _ in LEVEL1_PAIRS])
+        return dict(zip(LEVEL1_PAIRS, outputs))
 
 
 class ExtraProjections(nn.ModuleDict):

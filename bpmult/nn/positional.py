@@ -58,12 +58,13 @@ class SinusoidalPositionalEmbedding(nn.Module):
         """Embed the positions read off channel 0.
 
         Args:
-            channel0: ``(B, L)`` the unscaled input's first feature.
+            channel0: ``(..., L)`` the unscaled input's first feature (``(B, L)``, or
+                ``(G, B, L)`` for a group of encoders).
 
         Returns:
-            ``(B, L, dim)`` embedding, in ``channel0``'s dtype.
+            ``(..., L, dim)`` embedding, in ``channel0``'s dtype.
         """
-        rows = _position_rows(channel0.shape[1], self.dim, channel0.device, channel0.dtype)  # (L, dim)
+        rows = _position_rows(channel0.shape[-1], self.dim, channel0.device, channel0.dtype)  # (L, dim)
         # step t has position t + 1 (row t of ``rows``) unless padded, then position 0, a zero row
         return torch.where((channel0 != 0).unsqueeze(-1), rows, 0.0)
 

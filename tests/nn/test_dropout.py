@@ -128,3 +128,25 @@ def test_cuda_path_is_pytorch_dropout():
     ours = dropout(x, 0.2, training=True)
     torch.manual_seed(3)
     assert torch.equal(ours, F.dropout(x, 0.2, training=True))
+
+
+def test_realised_probability_is_stated():
+    from bpmult.nn.dropout import realised_drop_probability
+
+    assert realised_drop_probability(0.1) == 3277 / 2**15  # 15-bit threshold: 0.100006
+    assert realised_drop_probability(0.25) == 0.25 and realised_drop_probability(0.5) == 0.5
+    assert abs(realised_drop_probability(0.001) - 0.001) < 2**-31  # too small for 15 bits: 31-bit draws
+
+
+def test_small_probability_is_not_rounded_away():
+    # a 15-bit threshold would round p = 2**-17 to 0 (nothing ever dropped); 4 M elements drop ~30
+    torch.manual_seed(3)
+    mask = keep_mask((4_000_000,), 2**-17, dtype=torch.float32)
+    assert 5 <= int((mask == 0).sum()) <= 80
+
+
+@pytest.mark.parametrize("shape", [(7,), (3, 5, 7), (1,)])
+def test_odd_sizes(shape):
+    torch.manual_seed(4)
+    mask = keep_mask(shape, 0.5, dtype=torch.float32)
+    assert mask.shape == shape and set(mask.unique().tolist()) <= {0.0, 2.0}
