@@ -178,3 +178,19 @@ def test_a_bad_step_raises_as_the_encoder_does():
     encs = encoders([0.0, 0.0])
     with pytest.raises(ValueError, match="output_steps"):
         run_encoders(encs, inputs(2, LQ, seed=0), inputs(2, LK, seed=1), output_steps=[(LQ,), (LQ,)])
+
+
+def test_large_encoders_run_alone(monkeypatch, group_sizes):
+    encs = encoders([0.0, 0.0])
+    for e in encs:
+        e.eval()
+    size = sum(p.numel() for p in encs[0].parameters())
+    queries, keys = inputs(2, LQ, seed=22), inputs(2, LK, seed=23)
+    monkeypatch.setattr(encoder_group, "MAX_GROUP_PARAMETERS", size)
+    run_encoders(encs, queries, keys)
+    assert group_sizes == [2]  # at the limit: grouped
+    monkeypatch.setattr(encoder_group, "MAX_GROUP_PARAMETERS", size - 1)
+    grouped = run_encoders(encs, queries, keys)
+    assert group_sizes == [2]  # above it: each alone
+    for e, q, k, out in zip(encs, queries, keys, grouped):
+        torch.testing.assert_close(out, e(q, k), rtol=0, atol=0)
