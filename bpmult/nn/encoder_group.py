@@ -36,7 +36,7 @@ from bpmult.nn.encoder import TransformerEncoder, normalise_steps
 from bpmult.nn.masks import additive_bias, sdpa_mask
 
 
-# A member with more weights runs alone: its operators are large enough that dispatch does not
+# A member with more weights in its layers' matrices (12 E^2 per layer) runs alone: its operators are large enough that dispatch does not
 # matter, and stacking its weights per step would cost time and memory (BPMuLT at the paper's
 # Moviescope shape, d 768, whose three parallel encoders would group: one CPU step 71 -> 81 s,
 # peak memory 21.2 -> 23.7 GB). MuLT's encoders at d 30 have 43,000-130,000 weights.
@@ -93,7 +93,7 @@ def _group_key(encoder: TransformerEncoder, query: torch.Tensor, key: torch.Tens
         return ("alone", index)
     if _hooked(encoder):  # a hook on it or inside it expects its modules to be called
         return ("alone", index)
-    if sum(p.numel() for p in encoder.parameters()) > MAX_GROUP_PARAMETERS:
+    if len(encoder.layers) * 12 * encoder.embed_dim**2 > MAX_GROUP_PARAMETERS:  # its layers' matrices
         return ("alone", index)
     layer = encoder.layers[0]
     weight = layer.fc1.weight
