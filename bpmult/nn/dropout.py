@@ -10,7 +10,9 @@ draw (``int32 random_()``) serves two elements: its bits 0-14 and 16-30, two ind
 ``1 - p`` exactly for p = 0.25, 0.5, ..., and within ``2**-16`` otherwise (p = 0.1 is realised as
 0.100006). Where that would move ``p`` or ``1 - p`` by more than 0.1 % of itself (possible only
 for p below 0.016 or above 0.984, e.g. p = 0.001) every element gets its own 31-bit draw, compared with ``round(p * 2**31)``
-(exact to ``2**-32``). The comparison writes the 0/1 mask in the input's dtype, which is then
+(exact to ``2**-32``), and so does a tensor of fewer than 8,192 elements (there the extra
+operators of the split cost more than the halved draws save: break-even near 7,000 elements on
+the machine of ``docs/benchmarks.md``). The comparison writes the 0/1 mask in the input's dtype, which is then
 scaled in place (on 57,600 elements: 79 us against ``F.dropout``'s 350 us).
 The numbers come from PyTorch's default CPU generator, so ``torch.manual_seed`` and
 ``torch.get_rng_state``/``set_rng_state`` govern them as they do ``F.dropout``'s (the two streams
@@ -29,16 +31,19 @@ _DRAW_RANGE = 2**31  # int32 ``random_()`` draws uniformly from 0 .. 2**31 - 1
 _HALF_RANGE = 2**15  # each 16-bit half of a draw, bit 15 cleared: uniform on 0 .. 2**15 - 1
 _HALVES_15_BITS = 0x7FFF7FFF  # clears bit 15 and bit 31 (always 0) of a draw
 _HALF_RELATIVE_ERROR = 1e-3  # the most a 15-bit threshold may move p or 1 - p, relative to it
+_HALVES_MIN_ELEMENTS = 8192  # below this, one draw per element is cheaper (fewer operators)
 
 
-def realised_drop_probability(p: float) -> float:
-    """The drop probability :func:`keep_mask` realises for ``p`` (see the module docstring)."""
-    if _uses_halves(p):
+def realised_drop_probability(p: float, numel: int) -> float:
+    """The drop probability :func:`keep_mask` realises for ``p`` on ``numel`` elements (module docstring)."""
+    if _uses_halves(p, numel):
         return round(p * _HALF_RANGE) / _HALF_RANGE
     return round(p * _DRAW_RANGE) / _DRAW_RANGE
 
 
-def _uses_halves(p: float) -> bool:
+def _uses_halves(p: float, numel: int) -> bool:
+    if numel < _HALVES_MIN_ELEMENTS:
+        return False
     error = abs(round(p * _HALF_RANGE) / _HALF_RANGE - p)
     return error <= _HALF_RELATIVE_ERROR * min(p, 1.0 - p)
 
@@ -56,7 +61,7 @@ def keep_mask(shape: torch.Size | tuple[int, ...], p: float, *, dtype: torch.dty
     """
     mask = torch.empty(shape, dtype=dtype)
     n = mask.numel()
-    if _uses_halves(p):  # one 31-bit draw per two elements
+    if _uses_halves(p, n):  # one 31-bit draw per two elements
         draws = torch.empty(math.ceil(n / 2), dtype=torch.int32).random_().bitwise_and_(_HALVES_15_BITS)
         torch.ge(draws.view(torch.int16)[:n], round(p * _HALF_RANGE), out=mask.view(-1))
     else:

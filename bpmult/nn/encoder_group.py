@@ -68,9 +68,14 @@ def run_encoders(
     steps = [None] * n if output_steps is None else list(output_steps)
     if not n == len(queries) == len(keys) == len(steps):
         raise ValueError(f"{n} encoders got {len(queries)} queries, {len(keys)} keys and {len(steps)} output_steps")
-    groups: dict[tuple, list[int]] = {}
+    by_shape: dict[tuple, list[int]] = {}  # the cheap test first: most calls group nothing
     for i in range(n):
-        groups.setdefault(_group_key(encoders[i], queries[i], keys[i], steps[i], i), []).append(i)
+        by_shape.setdefault(_shape_key(queries[i], keys[i], steps[i], i), []).append(i)
+    groups: dict[tuple, list[int]] = {}
+    for same_shape in by_shape.values():
+        for i in same_shape:
+            key = ("alone", i) if len(same_shape) == 1 else _settings_key(encoders[i], i)
+            groups.setdefault((same_shape[0], key), []).append(i)
     outputs: list[torch.Tensor | None] = [None] * n
     for members in groups.values():
         if len(members) == 1:
@@ -86,10 +91,25 @@ def run_encoders(
     return outputs  # type: ignore[return-value]
 
 
-def _group_key(encoder: TransformerEncoder, query: torch.Tensor, key: torch.Tensor | None,
-               steps: tuple[int, ...] | None, index: int) -> tuple:
-    """Encoders with equal keys compute the same operators on the same shapes; a unique key otherwise."""
-    if not isinstance(encoder, TransformerEncoder) or encoder.layer_type != "mult" or query.ndim != 3:
+def _shape_key(query: torch.Tensor, key: torch.Tensor | None, steps: tuple[int, ...] | None,
+               index: int) -> tuple:
+    """Inputs with equal keys have the same shapes, dtypes, devices and output steps."""
+    if query.ndim != 3:
+        return ("alone", index)
+    inputs = (tuple(query.shape), query.dtype, query.device,
+              None if key is None else (tuple(key.shape), key.dtype, key.device))
+    if steps is not None:  # as the encoder reads them (a bad index raises there, in its own forward)
+        length = query.shape[1]
+        if not steps or any(not -length <= s < length for s in steps):
+            return ("alone", index)
+        steps = tuple(s % length for s in steps)
+    return ("inputs", inputs, steps)
+
+
+def _settings_key(encoder: TransformerEncoder, index: int) -> tuple:
+    """Encoders with equal keys (and inputs of equal shapes) compute the same operators; a unique
+    key for one that must run alone."""
+    if not isinstance(encoder, TransformerEncoder) or encoder.layer_type != "mult":
         return ("alone", index)
     if _hooked(encoder):  # a hook on it or inside it expects its modules to be called
         return ("alone", index)
@@ -105,17 +125,9 @@ def _group_key(encoder: TransformerEncoder, query: torch.Tensor, key: torch.Tens
         return (l.relu_dropout, l.res_dropout, l.attn_mask, l.self_attn.attn_dropout, l.training,
                 l.self_attn.training)
 
-    same_layers = all(layer_settings(l) == layer_settings(layer) for l in encoder.layers)
-    if not same_layers:
+    if any(layer_settings(l) != layer_settings(layer) for l in encoder.layers):
         return ("alone", index)
-    inputs = (tuple(query.shape), query.dtype, query.device,
-              None if key is None else (tuple(key.shape), key.dtype, key.device))
-    if steps is not None:  # as the encoder reads them (a bad index raises there, in its own forward)
-        length = query.shape[1]
-        if not steps or any(not -length <= s < length for s in steps):
-            return ("alone", index)
-        steps = tuple(s % length for s in steps)
-    return ("group", settings, inputs, steps)
+    return ("group", settings)
 
 
 def _hooked(encoder: TransformerEncoder) -> bool:

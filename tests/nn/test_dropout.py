@@ -133,9 +133,11 @@ def test_cuda_path_is_pytorch_dropout():
 def test_realised_probability_is_stated():
     from bpmult.nn.dropout import realised_drop_probability
 
-    assert realised_drop_probability(0.1) == 3277 / 2**15  # 15-bit threshold: 0.100006
-    assert realised_drop_probability(0.25) == 0.25 and realised_drop_probability(0.5) == 0.5
-    assert abs(realised_drop_probability(0.001) - 0.001) < 2**-31  # too small for 15 bits: 31-bit draws
+    n = 2**16
+    assert realised_drop_probability(0.1, n) == 3277 / 2**15  # 15-bit threshold: 0.100006
+    assert realised_drop_probability(0.25, n) == 0.25 and realised_drop_probability(0.5, n) == 0.5
+    assert abs(realised_drop_probability(0.001, n) - 0.001) < 2**-31  # too small for 15 bits: 31-bit draws
+    assert abs(realised_drop_probability(0.1, 1000) - 0.1) < 2**-31  # a small tensor: 31-bit draws
 
 
 def test_small_probability_is_not_rounded_away():
@@ -145,8 +147,10 @@ def test_small_probability_is_not_rounded_away():
     assert 5 <= int((mask == 0).sum()) <= 80
 
 
-@pytest.mark.parametrize("shape", [(7,), (3, 5, 7), (1,)])
+@pytest.mark.parametrize("shape", [(7,), (3, 5, 7), (1,), (8193,), (3, 4097)])
 def test_odd_sizes(shape):
     torch.manual_seed(4)
     mask = keep_mask(shape, 0.5, dtype=torch.float32)
     assert mask.shape == shape and set(mask.unique().tolist()) <= {0.0, 2.0}
+    if mask.numel() > 100:
+        assert abs(float((mask == 0).double().mean()) - 0.5) < 0.1
