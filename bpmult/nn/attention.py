@@ -103,7 +103,7 @@ class MultiheadAttention(nn.Module):
             raise ValueError(f"query_steps {query_steps} need keys, query_len and {lq} query steps")
         whole_len = query_len if query_steps else lq
         p = self.attn_dropout if self.training else 0.0
-        if p > 0.0 and q.device.type == "cpu":
+        if p > 0.0 and own_training_attention(q.device):
             bias = additive_bias(whole_len, lk, device=q.device, dtype=q.dtype, masked=masked,
                                  query_steps=query_steps)
             out = attend_with_dropout(q, k, v, bias=bias, p=p)
@@ -112,6 +112,12 @@ class MultiheadAttention(nn.Module):
             out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask.attn_mask, dropout_p=p,
                                                  is_causal=mask.is_causal)
         return self.out_proj(out.transpose(1, 2).reshape(out.shape[0], lq, E))
+
+
+def own_training_attention(device: torch.device) -> bool:
+    """Whether training attention with dropout runs :func:`attend_with_dropout` (CPU) rather than
+    SDPA (other devices, where SDPA's dropout is fused)."""
+    return device.type == "cpu"
 
 
 def attend_with_dropout(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, *, bias: torch.Tensor | None,
@@ -128,10 +134,18 @@ def attend_with_dropout(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, *, bi
     """
     batch, heads, lq, dh = q.shape
     q3, k3, v3 = (t.reshape(batch * heads, -1, dh) for t in (q, k, v))
-    scale = dh ** -0.5
-    if bias is None:
-        scores = torch.baddbmm(q3.new_empty(()), q3, k3.transpose(1, 2), beta=0.0, alpha=scale)
-    else:  # the bias broadcasts over batch and heads; one product adds it and scales
-        scores = torch.baddbmm(bias, q3, k3.transpose(1, 2), alpha=scale)
-    probs = dropout(scores.softmax(dim=-1), p, training=True)
+    probs = dropout(attention_probabilities(q3, k3, bias=bias), p, training=True)
     return torch.bmm(probs, v3).view(batch, heads, lq, dh)
+
+
+def attention_probabilities(q: torch.Tensor, k: torch.Tensor, *, bias: torch.Tensor | None) -> torch.Tensor:
+    """``softmax(q k^T / sqrt(Dh) + bias)``: q ``(N, Lq, Dh)``, k ``(N, Lk, Dh)`` -> ``(N, Lq, Lk)``.
+
+    ``bias``: ``(Lq, Lk)`` 0 / -inf (MuLT's mask), broadcast over N, or None.
+    """
+    scale = q.shape[-1] ** -0.5
+    if bias is None:
+        scores = torch.baddbmm(q.new_empty(()), q, k.transpose(1, 2), beta=0.0, alpha=scale)
+    else:  # the bias broadcasts over batch and heads; one product adds it and scales
+        scores = torch.baddbmm(bias, q, k.transpose(1, 2), alpha=scale)
+    return scores.softmax(dim=-1)

@@ -9,11 +9,12 @@ draw (``int32 random_()``) serves two elements: its bits 0-14 and 16-30, two ind
 ``int16`` after clearing bit 15). The keep probability is then ``1 - round(p * 2**15) / 2**15``:
 ``1 - p`` exactly for p = 0.25, 0.5, ..., and within ``2**-16`` otherwise (p = 0.1 is realised as
 0.100006). Where that would move ``p`` or ``1 - p`` by more than 0.1 % of itself (possible only
-for p below 0.016 or above 0.984, e.g. p = 0.001) every element gets its own 31-bit draw, compared with ``round(p * 2**31)``
-(exact to ``2**-32``), and so does a tensor of fewer than 8,192 elements (there the extra
-operators of the split cost more than the halved draws save: break-even near 7,000 elements on
-the machine of ``docs/benchmarks.md``). The comparison writes the 0/1 mask in the input's dtype, which is then
-scaled in place (on 57,600 elements: 79 us against ``F.dropout``'s 350 us).
+for p below 0.016 or above 0.984, e.g. p = 0.001) every element gets its own 31-bit draw,
+compared with ``round(p * 2**31)`` (exact to ``2**-32``), and so does a tensor of fewer than 8,192
+elements (there the extra operators of the split cost more than the halved draws save: break-even
+near 7,000 elements on the machine of ``docs/benchmarks.md``). The comparison writes the 0/1 mask
+in the input's dtype, which is then scaled in place (on 57,600 elements: 79 us against
+``F.dropout``'s 350 us).
 The numbers come from PyTorch's default CPU generator, so ``torch.manual_seed`` and
 ``torch.get_rng_state``/``set_rng_state`` govern them as they do ``F.dropout``'s (the two streams
 differ). On other devices ``F.dropout`` is used: CUDA's dropout is already one fused kernel.

@@ -30,9 +30,10 @@ import torch
 import torch.nn.functional as F
 from torch.nn.modules import module as module_state
 
-from bpmult.nn.attention import attend_with_dropout
+from bpmult.nn.attention import attention_probabilities, own_training_attention
 from bpmult.nn.dropout import dropout
 from bpmult.nn.encoder import TransformerEncoder, normalise_steps
+from bpmult.nn.layer import take_steps
 from bpmult.nn.masks import additive_bias, sdpa_mask
 
 
@@ -154,14 +155,6 @@ def _linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.
     return out.view(g, b, length, -1)
 
 
-def _take_steps(x: torch.Tensor, steps: tuple[int, ...]) -> torch.Tensor:
-    """``x[:, :, steps]`` for ``(G, B, L, E)``; a view for consecutive steps."""
-    first = steps[0]
-    if steps == tuple(range(first, first + len(steps))):
-        return x[:, :, first : first + len(steps)]
-    return x[:, :, list(steps)]
-
-
 def _run_group(
     encoders: list[TransformerEncoder],
     queries: list[torch.Tensor],
@@ -203,7 +196,7 @@ def _layer(layers: list, x: torch.Tensor, key: torch.Tensor | None, value: torch
     in_w, in_b = _fold(_stack(attns, lambda a: a.in_proj_weight), _stack(attns, lambda a: a.in_proj_bias),
                        _stack(ln0, lambda n: n.weight), _stack(ln0, lambda n: n.bias))
     eps0 = ln0[0].eps
-    rows = x if query_steps is None else _take_steps(x, query_steps)
+    rows = x if query_steps is None else take_steps(x, query_steps)
     q = _plain_norm(rows, eps0)
     if key is None and query_steps is None:
         attended = _attention(layers, q, None, None, in_w, in_b, query_len=x.shape[2], query_steps=None)
@@ -271,22 +264,13 @@ def _attention(layers: list, q: torch.Tensor, k: torch.Tensor | None, v: torch.T
         out = _attend_runs(q, k, v, bias=bias, ps=ps)
     else:
         mask = sdpa_mask(query_len, lk, device=q.device, masked=masked, query_steps=query_steps)
-        out = torch.cat([
-            F.scaled_dot_product_attention(q[lo:hi].flatten(0, 1), k[lo:hi].flatten(0, 1), v[lo:hi].flatten(0, 1),
-                                           attn_mask=mask.attn_mask, dropout_p=p, is_causal=mask.is_causal)
-            for lo, hi, p in _runs(ps)
-        ]) if len(set(ps)) > 1 else F.scaled_dot_product_attention(
-            q.flatten(0, 1), k.flatten(0, 1), v.flatten(0, 1), attn_mask=mask.attn_mask, dropout_p=ps[0],
-            is_causal=mask.is_causal)
-        out = out.view(g, batch, heads, lq, -1)
+        outs = [F.scaled_dot_product_attention(q[lo:hi].flatten(0, 1), k[lo:hi].flatten(0, 1),
+                                               v[lo:hi].flatten(0, 1), attn_mask=mask.attn_mask, dropout_p=p,
+                                               is_causal=mask.is_causal)
+                for lo, hi, p in _runs(ps)]  # SDPA takes one dropout p per call
+        out = _concat(outs).view(g, batch, heads, lq, -1)
     merged = out.transpose(2, 3).reshape(g, batch, lq, width)
     return _linear(merged, _stack(attns, lambda a: a.out_proj.weight), _stack(attns, lambda a: a.out_proj.bias))
-
-
-def own_training_attention(device: torch.device) -> bool:
-    """Whether training attention with dropout runs :func:`~bpmult.nn.attention.attend_with_dropout`
-    (CPU, as :class:`~bpmult.nn.MultiheadAttention` does) rather than SDPA (other devices)."""
-    return device.type == "cpu"
 
 
 def _runs(ps: list[float]) -> list[tuple[int, int, float]]:
@@ -302,19 +286,15 @@ def _runs(ps: list[float]) -> list[tuple[int, int, float]]:
 def _attend_runs(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, *, bias: torch.Tensor | None,
                  ps: list[float]) -> torch.Tensor:
     """CPU training attention of every member, ``(G, B, H, L, Dh)``: one product, softmax and
-    weighting for the group; the dropout of the probabilities per run of equal ``p``."""
-    runs = _runs(ps)
-    if len(runs) == 1:
-        g = q.shape[0]
-        out = attend_with_dropout(q.flatten(0, 1), k.flatten(0, 1), v.flatten(0, 1), bias=bias, p=ps[0])
-        return out.unflatten(0, (g, -1))
+    weighting for the group (:func:`~bpmult.nn.attention.attention_probabilities`); the dropout of
+    the probabilities per run of equal ``p``."""
     g, batch, heads, lq, dh = q.shape
     q3, k3, v3 = (t.reshape(g * batch * heads, -1, dh) for t in (q, k, v))
-    scale = dh ** -0.5
-    if bias is None:
-        scores = torch.baddbmm(q3.new_empty(()), q3, k3.transpose(1, 2), beta=0.0, alpha=scale)
-    else:
-        scores = torch.baddbmm(bias, q3, k3.transpose(1, 2), alpha=scale)
-    probs = scores.softmax(dim=-1).unflatten(0, (g, -1))
-    probs = torch.cat([dropout(probs[lo:hi], p, training=True) for lo, hi, p in runs])
+    probs = attention_probabilities(q3, k3, bias=bias).unflatten(0, (g, -1))
+    probs = _concat([dropout(probs[lo:hi], p, training=True) for lo, hi, p in _runs(ps)])
     return torch.bmm(probs.flatten(0, 1), v3).view(g, batch, heads, lq, dh)
+
+
+def _concat(parts: list[torch.Tensor]) -> torch.Tensor:
+    """The runs' results along the member axis (no copy for a single run)."""
+    return parts[0] if len(parts) == 1 else torch.cat(parts)

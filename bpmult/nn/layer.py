@@ -26,11 +26,12 @@ def mult_linear(in_features: int, out_features: int) -> nn.Linear:
 
 
 def take_steps(x: torch.Tensor, steps: tuple[int, ...]) -> torch.Tensor:
-    """``x[:, steps]`` for ``(B, L, E)``; a view (no copy, cheap backward) for consecutive steps."""
+    """The ``steps`` of the time axis (``-2``) of ``(..., L, E)``: ``(B, L, E)``, or ``(G, B, L, E)``
+    for a group of encoders; a view (no copy, cheap backward) for consecutive steps."""
     first = steps[0]
     if steps == tuple(range(first, first + len(steps))):
-        return x[:, first : first + len(steps)]
-    return x[:, list(steps)]
+        return x.narrow(-2, first, len(steps))
+    return x.index_select(-2, torch.tensor(steps, device=x.device))
 
 
 class FeedForward:
