@@ -83,9 +83,10 @@ def _labelled(model: nn.Module):
     functions = [(attention_module, "sdpa_mask", "masks"), (attention_module, "additive_bias", "masks"),
                  (encoder_group, "sdpa_mask", "masks"), (encoder_group, "additive_bias", "masks"),
                  (encoder_group, "_attention", "attention (projections + SDPA)"),
+                 (encoder_group, "_projected_heads", "attention (projections + SDPA)"),
                  (encoder_group, "_feed_forward", "feed-forward"),
                  (encoder_group, "_plain_norm", "layer norm"), (encoder_group, "_norm", "layer norm"),
-                 (encoder_group, "_stack", "weight stacking (grouped encoders)")]
+                 (encoder_group, "_stacked_weights", "weight stacking (grouped encoders)")]
     originals = [(owner, attr, getattr(owner, attr)) for owner, attr, _ in functions]
     for owner, attr, name in functions:
         setattr(owner, attr, label_call(getattr(owner, attr), name))

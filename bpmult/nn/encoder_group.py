@@ -25,6 +25,7 @@ own forward.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -122,9 +123,9 @@ def _settings_key(encoder: TransformerEncoder, index: int) -> tuple:
                 layer.relu_dropout, layer.res_dropout, layer.attn_mask, encoder.training,
                 encoder.layer_norm.eps, layer.layer_norms[0].eps, weight.dtype, weight.device)
 
-    def layer_settings(l) -> tuple:
+    def layer_settings(l) -> tuple:  # every layer alike (the keys' normalisation is shared by all layers)
         return (l.relu_dropout, l.res_dropout, l.attn_mask, l.self_attn.attn_dropout, l.training,
-                l.self_attn.training)
+                l.self_attn.training, l.layer_norms[0].eps, l.layer_norms[1].eps)
 
     if any(layer_settings(l) != layer_settings(layer) for l in encoder.layers):
         return ("alone", index)
@@ -138,14 +139,60 @@ def _hooked(encoder: TransformerEncoder) -> bool:
     return any(m._forward_hooks or m._forward_pre_hooks for m in encoder.modules())
 
 
-def _stack(modules: Sequence, get: Callable) -> torch.Tensor:
-    return torch.stack([get(m) for m in modules])
+class _Weights(NamedTuple):
+    """A group's weights, stacked once per forward and layer-major: ``(D, G, ...)``, ``D`` layers.
+
+    Each LayerNorm inside a layer feeds only linear maps, so its affine part is folded into their
+    weights (``(n * g + b) W^T + c = n (W diag g)^T + (W b + c)``): the per-member scale and shift
+    then act on ``(G, O, E)`` weights instead of ``(G, B, L, E)`` activations.
+    """
+
+    in_w: torch.Tensor  # (D, G, 3E, E), rows [W_q; W_k; W_v], LN0 folded
+    in_b: torch.Tensor  # (D, G, 3E)
+    out_w: torch.Tensor  # (D, G, E, E)
+    out_b: torch.Tensor  # (D, G, E)
+    fc1_w: torch.Tensor  # (D, G, 4E, E), LN1 folded
+    fc1_b: torch.Tensor  # (D, G, 4E)
+    fc2_w: torch.Tensor  # (D, G, E, 4E)
+    fc2_b: torch.Tensor  # (D, G, E)
+    norm_w: torch.Tensor  # (G, E): the final LayerNorm, applied to activations
+    norm_b: torch.Tensor  # (G, E)
+
+
+def _stacked_weights(encoders: list[TransformerEncoder]) -> _Weights:
+    """One ``torch.stack`` per kind of weight for all layers of all members."""
+    depth, members = len(encoders[0].layers), len(encoders)
+    layers = [e.layers[i] for i in range(depth) for e in encoders]  # layer-major
+
+    def stack(get: Callable) -> torch.Tensor:
+        return torch.stack([get(l) for l in layers])
+
+    in_w, in_b = _fold(stack(lambda l: l.self_attn.in_proj_weight), stack(lambda l: l.self_attn.in_proj_bias),
+                       stack(lambda l: l.layer_norms[0].weight), stack(lambda l: l.layer_norms[0].bias))
+    fc1_w, fc1_b = _fold(stack(lambda l: l.fc1.weight), stack(lambda l: l.fc1.bias),
+                         stack(lambda l: l.layer_norms[1].weight), stack(lambda l: l.layer_norms[1].bias))
+    per_layer = (in_w, in_b, stack(lambda l: l.self_attn.out_proj.weight),
+                 stack(lambda l: l.self_attn.out_proj.bias), fc1_w, fc1_b, stack(lambda l: l.fc2.weight),
+                 stack(lambda l: l.fc2.bias))
+    norms = [e.layer_norm for e in encoders]
+    return _Weights(*(t.unflatten(0, (depth, members)) for t in per_layer),
+                    norm_w=torch.stack([n.weight for n in norms]), norm_b=torch.stack([n.bias for n in norms]))
+
+
+def _fold(weight: torch.Tensor, bias: torch.Tensor, ln_weight: torch.Tensor, ln_bias: torch.Tensor):
+    """A LayerNorm's affine ``(N, E)`` folded into the linear ``(N, O, E)``, ``(N, O)`` after it."""
+    folded_bias = torch.baddbmm(bias[:, :, None], weight, ln_bias[:, :, None]).squeeze(-1)
+    return weight * ln_weight[:, None, :], folded_bias
+
+
+def _plain_norm(x: torch.Tensor, eps: float) -> torch.Tensor:
+    """LayerNorm without its affine part (folded into the next linear map)."""
+    return F.layer_norm(x, x.shape[-1:], eps=eps)
 
 
 def _norm(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, eps: float) -> torch.Tensor:
     """Per-member LayerNorm of ``(G, B, L, E)`` with ``(G, E)`` weights and biases."""
-    normed = F.layer_norm(x, x.shape[-1:], eps=eps)
-    return torch.addcmul(bias[:, None, None], normed, weight[:, None, None])
+    return torch.addcmul(bias[:, None, None], _plain_norm(x, eps), weight[:, None, None])
 
 
 def _linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
@@ -153,6 +200,29 @@ def _linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.
     g, b, length, _ = x.shape
     out = torch.baddbmm(bias[:, None], x.reshape(g, b * length, -1), weight.transpose(1, 2))
     return out.view(g, b, length, -1)
+
+
+def _projected_heads(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, heads: int) -> torch.Tensor:
+    """``x`` through several projections of width E at once, split into heads.
+
+    Args:
+        x: ``(G, B, L, E)``.
+        weight: ``(D, G, P * E, E)``: P stacked projections (rows of ``in_proj_weight``) in each
+            of D layers.
+        bias: ``(D, G, P * E)``.
+        heads: H.
+
+    Returns:
+        ``(P, D, G, B, H, L, Dh)``, contiguous: one product and one copy for all of them, so each
+        ``[p, d]`` is a ready ``(G, B, H, L, Dh)`` operand of the attention's batched products.
+    """
+    depth, g, rows, width = weight.shape
+    _, batch, length, _ = x.shape
+    w_t = weight.permute(1, 3, 0, 2).reshape(g, width, depth * rows)  # (G, E, D * P * E)
+    b = bias.permute(1, 0, 2).reshape(g, 1, depth * rows)
+    y = torch.baddbmm(b, x.reshape(g, batch * length, width), w_t)
+    y = y.view(g, batch, length, depth, rows // width, heads, width // heads)
+    return y.permute(4, 3, 0, 1, 5, 2, 6).contiguous()
 
 
 def _run_group(
@@ -168,95 +238,110 @@ def _run_group(
     if queries[0].shape[-1] != width or (keys[0] is not None and keys[0].shape[-1] != width):
         return [e(q, k, output_steps=output_steps) for e, q, k in zip(encoders, queries, keys)]
     steps = None if output_steps is None else normalise_steps(output_steps, queries[0].shape[1])
+    weights = _stacked_weights(encoders)
+    lead = first.layers[0]
+    eps0 = lead.layer_norms[0].eps
     x = first._embed_dropout(first._scaled_with_positions(torch.stack(queries)))  # (G, B, Lq, E)
-    key = value = None
+    keys_values = None
     if keys[0] is not None:  # separate dropout calls for keys and values, as each encoder makes
         kv = first._scaled_with_positions(torch.stack(keys))
         key, value = first._embed_dropout(kv), first._embed_dropout(kv)
+        keys_values = _attention_keys(key, value, weights, eps=eps0, heads=lead.self_attn.num_heads)
+    keys_per_layer = [None] * len(first.layers) if keys_values is None else list(zip(*keys_values))
     last = len(first.layers) - 1
-    for i in range(len(first.layers)):
-        x = _layer([e.layers[i] for e in encoders], x, key, value, query_steps=steps if i == last else None)
-    norms = [e.layer_norm for e in encoders]
-    x = _norm(x, _stack(norms, lambda n: n.weight), _stack(norms, lambda n: n.bias), first.layer_norm.eps)
-    return list(x.unbind(0))
+    # unbind, not indexing: the backward of one unbind is one stack, that of each index a zero-filled
+    # copy of the whole stack
+    for i, (layer_weights, layer_keys) in enumerate(zip(zip(*(t.unbind(0) for t in weights[:8])), keys_per_layer)):
+        x = _layer([e.layers[i] for e in encoders], x, _LayerWeights(*layer_weights), layer_keys,
+                   query_steps=steps if i == last else None)
+    return list(_norm(x, weights.norm_w, weights.norm_b, first.layer_norm.eps).unbind(0))
 
 
-def _layer(layers: list, x: torch.Tensor, key: torch.Tensor | None, value: torch.Tensor | None, *,
+def _attention_keys(key: torch.Tensor, value: torch.Tensor, weights: _Weights, *, eps: float,
+                    heads: int) -> tuple[tuple[torch.Tensor, ...], tuple[torch.Tensor, ...]]:
+    """Every layer's keys and values of a crossmodal group, in heads: two D-tuples of ``(G, B, H, Lk, Dh)``.
+
+    In every layer the keys and values are the encoder's inputs through that layer's LN0 and
+    projections: the normalisation is the same in all layers (its affine is folded into the
+    weights), so it is computed once, and the projections of all layers are one product.
+    """
+    width = key.shape[-1]
+    w, b = weights.in_w, weights.in_b
+    k_norm = _plain_norm(key, eps)
+    if value is key:  # one product for keys and values (rows [W_k; W_v])
+        k, v = _projected_heads(k_norm, w[:, :, width:], b[:, :, width:], heads)
+        return k.unbind(0), v.unbind(0)
+    v_norm = _plain_norm(value, eps)
+    (k,) = _projected_heads(k_norm, w[:, :, width : 2 * width], b[:, :, width : 2 * width], heads)
+    (v,) = _projected_heads(v_norm, w[:, :, 2 * width :], b[:, :, 2 * width :], heads)
+    return k.unbind(0), v.unbind(0)
+
+
+class _LayerWeights(NamedTuple):
+    """One layer's slice of :class:`_Weights`: ``(G, ...)``."""
+
+    in_w: torch.Tensor
+    in_b: torch.Tensor
+    out_w: torch.Tensor
+    out_b: torch.Tensor
+    fc1_w: torch.Tensor
+    fc1_b: torch.Tensor
+    fc2_w: torch.Tensor
+    fc2_b: torch.Tensor
+
+
+def _layer(layers: list, x: torch.Tensor, weights: _LayerWeights,
+           keys_values: tuple[torch.Tensor, torch.Tensor] | None, *,
            query_steps: tuple[int, ...] | None) -> torch.Tensor:
     """One :class:`~bpmult.nn.TransformerEncoderLayer` for every member: ``(G, B, Lq, E)``.
 
-    Each LayerNorm here feeds only a linear map, so its affine part is folded into that map's
-    weights (``(n * g + b) W^T + c = n (W diag g)^T + (W b + c)``): the per-member scale and shift
-    then act on ``(G, O, E)`` weights instead of ``(G, B, L, E)`` activations.
+    ``keys_values``: this layer's keys and values of a crossmodal group, ``(G, B, H, Lk, Dh)``
+    each (:func:`_attention_keys`); None for self-attention.
     """
     lead = layers[0]
     training = lead.training
-    ln0 = [l.layer_norms[0] for l in layers]
-    attns = [l.self_attn for l in layers]
-    in_w, in_b = _fold(_stack(attns, lambda a: a.in_proj_weight), _stack(attns, lambda a: a.in_proj_bias),
-                       _stack(ln0, lambda n: n.weight), _stack(ln0, lambda n: n.bias))
-    eps0 = ln0[0].eps
+    heads = lead.self_attn.num_heads
+    w, b = weights.in_w[None], weights.in_b[None]  # one layer, as _projected_heads takes them
+    width = x.shape[-1]
+    eps0 = lead.layer_norms[0].eps
     rows = x if query_steps is None else take_steps(x, query_steps)
-    q = _plain_norm(rows, eps0)
-    if key is None and query_steps is None:
-        attended = _attention(layers, q, None, None, in_w, in_b, query_len=x.shape[2], query_steps=None)
-    else:  # keys and values share the query's LayerNorm (official MuLT)
-        if key is None:  # self-attention of some steps: the whole normalised sequence is the keys
-            key = value = x
-        k = _plain_norm(key, eps0)
-        v = k if value is key else _plain_norm(value, eps0)
-        attended = _attention(layers, q, k, v, in_w, in_b, query_len=x.shape[2], query_steps=query_steps)
+    if keys_values is not None:
+        k, v = keys_values
+        q = _projected_heads(_plain_norm(rows, eps0), w[:, :, :width], b[:, :, :width], heads).flatten(0, 2)
+    elif query_steps is None:  # self-attention: one product for queries, keys and values
+        q, k, v = _projected_heads(_plain_norm(x, eps0), w, b, heads).squeeze(1).unbind(0)
+    else:  # self-attention of some steps: the whole normalised sequence is the keys and values
+        normed = _plain_norm(x, eps0)
+        q = _projected_heads(take_steps(normed, query_steps), w[:, :, :width], b[:, :, :width], heads).flatten(0, 2)
+        k, v = _projected_heads(normed, w[:, :, width:], b[:, :, width:], heads).squeeze(1).unbind(0)
+    attended = _attention(layers, q, k, v, weights.out_w, weights.out_b, query_len=x.shape[2],
+                          query_steps=query_steps)
     x = rows + dropout(attended, p=lead.res_dropout, training=training)
-    return x + dropout(_feed_forward(layers, x), p=lead.res_dropout, training=training)
+    return x + dropout(_feed_forward(lead, x, weights), p=lead.res_dropout, training=training)
 
 
-def _feed_forward(layers: list, x: torch.Tensor) -> torch.Tensor:
+def _feed_forward(lead, x: torch.Tensor, weights: _LayerWeights) -> torch.Tensor:
     """Every member's ``fc2(drop(relu(fc1(LN1(x)))))``, LN1's affine folded into fc1: ``(G, B, L, E)``."""
-    ln1 = [l.layer_norms[1] for l in layers]
-    fc1_w, fc1_b = _fold(_stack(layers, lambda l: l.fc1.weight), _stack(layers, lambda l: l.fc1.bias),
-                         _stack(ln1, lambda n: n.weight), _stack(ln1, lambda n: n.bias))
-    h = F.relu(_linear(_plain_norm(x, ln1[0].eps), fc1_w, fc1_b))
-    h = dropout(h, p=layers[0].relu_dropout, training=layers[0].training)
-    return _linear(h, _stack(layers, lambda l: l.fc2.weight), _stack(layers, lambda l: l.fc2.bias))
+    h = F.relu(_linear(_plain_norm(x, lead.layer_norms[1].eps), weights.fc1_w, weights.fc1_b))
+    h = dropout(h, p=lead.relu_dropout, training=lead.training)
+    return _linear(h, weights.fc2_w, weights.fc2_b)
 
 
-def _plain_norm(x: torch.Tensor, eps: float) -> torch.Tensor:
-    return F.layer_norm(x, x.shape[-1:], eps=eps)
+def _attention(layers: list, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, out_w: torch.Tensor,
+               out_b: torch.Tensor, *, query_len: int, query_steps: tuple[int, ...] | None) -> torch.Tensor:
+    """Every member's :class:`~bpmult.nn.MultiheadAttention` after its input projection.
 
+    Args:
+        q: ``(G, B, H, Lq, Dh)``; k, v: ``(G, B, H, Lk, Dh)``.
+        out_w, out_b: the output projection, ``(G, E, E)`` and ``(G, E)``.
+        query_len, query_steps: the whole query's length and the steps that ``q`` holds (or None).
 
-def _fold(weight: torch.Tensor, bias: torch.Tensor, ln_weight: torch.Tensor, ln_bias: torch.Tensor):
-    """A LayerNorm's affine ``(G, E)`` folded into the linear ``(G, O, E)``, ``(G, O)`` after it."""
-    folded_bias = torch.baddbmm(bias[:, :, None], weight, ln_bias[:, :, None]).squeeze(-1)
-    return weight * ln_weight[:, None, :], folded_bias
-
-
-def _split_heads(t: torch.Tensor, heads: int) -> torch.Tensor:
-    g, b, length, width = t.shape
-    return t.view(g, b, length, heads, width // heads).transpose(2, 3)  # (G, B, H, L, Dh)
-
-
-def _attention(layers: list, q: torch.Tensor, k: torch.Tensor | None, v: torch.Tensor | None,
-               w: torch.Tensor, b: torch.Tensor, *, query_len: int,
-               query_steps: tuple[int, ...] | None) -> torch.Tensor:
-    """Every member's :class:`~bpmult.nn.MultiheadAttention`: q ``(G, B, Lq, E)`` -> ``(G, B, Lq, E)``.
-
-    ``w`` ``(G, 3E, E)`` (rows ``[W_q; W_k; W_v]``) and ``b`` ``(G, 3E)`` are the input projection.
+    Returns:
+        ``(G, B, Lq, E)``.
     """
     attns = [l.self_attn for l in layers]
-    lead = attns[0]
-    width, heads = lead.embed_dim, lead.num_heads
-    if k is None:
-        q, k, v = _linear(q, w, b).chunk(3, dim=-1)
-    elif v is k:  # one product for keys and values
-        q = _linear(q, w[:, :width], b[:, :width])
-        k, v = _linear(k, w[:, width:], b[:, width:]).chunk(2, dim=-1)
-    else:
-        q = _linear(q, w[:, :width], b[:, :width])
-        k = _linear(k, w[:, width : 2 * width], b[:, width : 2 * width])
-        v = _linear(v, w[:, 2 * width :], b[:, 2 * width :])
-    g, batch, lq, _ = q.shape
-    lk = k.shape[2]
-    q, k, v = _split_heads(q, heads), _split_heads(k, heads), _split_heads(v, heads)
+    g, batch, heads, lq, _ = q.shape
+    lk = k.shape[3]
     ps = [a.attn_dropout if a.training else 0.0 for a in attns]
     masked = layers[0].attn_mask
     if max(ps) > 0.0 and own_training_attention(q.device):
@@ -269,8 +354,8 @@ def _attention(layers: list, q: torch.Tensor, k: torch.Tensor | None, v: torch.T
                                                is_causal=mask.is_causal)
                 for lo, hi, p in _runs(ps)]  # SDPA takes one dropout p per call
         out = _concat(outs).view(g, batch, heads, lq, -1)
-    merged = out.transpose(2, 3).reshape(g, batch, lq, width)
-    return _linear(merged, _stack(attns, lambda a: a.out_proj.weight), _stack(attns, lambda a: a.out_proj.bias))
+    merged = out.transpose(2, 3).reshape(g, batch, lq, -1)
+    return _linear(merged, out_w, out_b)
 
 
 def _runs(ps: list[float]) -> list[tuple[int, int, float]]:
