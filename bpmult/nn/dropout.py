@@ -49,13 +49,15 @@ def _uses_halves(p: float, numel: int) -> bool:
     return error <= _HALF_RELATIVE_ERROR * min(p, 1.0 - p)
 
 
-def keep_mask(shape: torch.Size | tuple[int, ...], p: float, *, dtype: torch.dtype) -> torch.Tensor:
+def keep_mask(shape: torch.Size | tuple[int, ...], p: float, *, dtype: torch.dtype,
+              scaled: bool = True) -> torch.Tensor:
     """The scaled CPU keep mask: ``1 / (1 - p)`` with probability ``1 - p``, else 0.
 
     Args:
         shape: the mask's shape.
         p: the drop probability, ``0 < p < 1``.
         dtype: a floating dtype (the input's).
+        scaled: False: 1 instead of ``1 / (1 - p)``, for a caller that scales elsewhere.
 
     Returns:
         A CPU tensor of ``shape`` and ``dtype``.
@@ -68,7 +70,7 @@ def keep_mask(shape: torch.Size | tuple[int, ...], p: float, *, dtype: torch.dty
     else:
         draws = torch.empty(shape, dtype=torch.int32).random_()
         torch.ge(draws, round(p * _DRAW_RANGE), out=mask)  # 1 where kept: P = 1 - p (to 2**-32)
-    return mask.mul_(1.0 / (1.0 - p))
+    return mask.mul_(1.0 / (1.0 - p)) if scaled else mask
 
 
 def dropout(x: torch.Tensor, p: float, *, training: bool) -> torch.Tensor:

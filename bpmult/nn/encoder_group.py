@@ -31,6 +31,7 @@ import torch
 import torch.nn.functional as F
 from torch.nn.modules import module as module_state
 
+from bpmult.nn import fused_feed_forward
 from bpmult.nn.attention import attention_probabilities, own_training_attention
 from bpmult.nn.dropout import dropout
 from bpmult.nn.encoder import TransformerEncoder, normalise_steps
@@ -322,7 +323,14 @@ def _layer(layers: list, x: torch.Tensor, weights: _LayerWeights,
 
 def _feed_forward(lead, x: torch.Tensor, weights: _LayerWeights) -> torch.Tensor:
     """Every member's ``fc2(drop(relu(fc1(LN1(x)))))``, LN1's affine folded into fc1: ``(G, B, L, E)``."""
-    h = F.relu(_linear(_plain_norm(x, lead.layer_norms[1].eps), weights.fc1_w, weights.fc1_b))
+    normed = _plain_norm(x, lead.layer_norms[1].eps)
+    if fused_feed_forward.applies(x):  # CPU: one autograd step (hooked encoders never group)
+        g, batch, length, width = x.shape
+        out = fused_feed_forward.feed_forward(normed.view(g, batch * length, width), weights.fc1_w, weights.fc1_b,
+                                              weights.fc2_w, weights.fc2_b, p=lead.relu_dropout,
+                                              training=lead.training)
+        return out.view(g, batch, length, width)
+    h = F.relu(_linear(normed, weights.fc1_w, weights.fc1_b))
     h = dropout(h, p=lead.relu_dropout, training=lead.training)
     return _linear(h, weights.fc2_w, weights.fc2_b)
 
