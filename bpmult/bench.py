@@ -34,6 +34,7 @@ from bpmult.models.presets import dataset_config
 from bpmult.models.registry import variant_config
 from bpmult.models.registry import build_model, count_parameters
 from bpmult.train.engine import make_adam
+from bpmult.train.runtime import keep_freed_cpu_memory
 from bpmult.bench_profile import attention_backends, format_backends, format_profile, profile_step
 from bpmult.models.registry import VARIANTS
 
@@ -262,6 +263,8 @@ def run_bench(args: argparse.Namespace) -> int:
     if device.type == "cuda" and not torch.cuda.is_available():
         raise RuntimeError("bench --device cuda: cuda not available on this machine")
     torch.set_num_threads(args.threads)
+    if device.type == "cpu":  # as the trainer does
+        keep_freed_cpu_memory()
     rows, profiles, checks = [], [], []
     for shape in args.shapes:
         for model in args.models:

@@ -38,8 +38,8 @@ from bpmult.train.config import TrainConfig
 from bpmult.train.losses import TaskLoss
 from bpmult.train.loop import (ShardedShuffle, epoch_shuffle_seed, evaluate, loader_settings, make_loader, predict,
                                progress_stream, train_one_epoch)
-from bpmult.train.runtime import (cpu_threads, describe_device, deterministic_algorithms, is_writer, seed_everything,
-                                  versions)
+from bpmult.train.runtime import (cpu_threads, describe_device, deterministic_algorithms, is_writer,
+                                  keep_freed_cpu_memory, seed_everything, versions)
 
 ARTIFACTS = ("checkpoint.pt", "best.pt", "metrics.json", "history.csv", "predictions.npz", "analysis.npz",
              "config.json")
@@ -179,6 +179,8 @@ def train_seed(build: Callable[[], nn.Module], data: SeedData, objective: Object
     for leftover in out_dir.glob(".*.tmp") if writer else ():  # temporary files of a killed writer
         leftover.unlink(missing_ok=True)
 
+    if torch.device(device).type == "cpu":  # freed activations reused between steps, not faulted in again
+        keep_freed_cpu_memory()
     with deterministic_algorithms(train.deterministic, device), cpu_threads(train.cpu_threads, device):
         seed_everything(seed)
         device_text = describe_device(device)
