@@ -11,6 +11,7 @@ from bpmult.experiment.params import load_params, resolve
 from bpmult.experiment.spec import from_resolved
 from bpmult.data.text import minilm_path
 from bpmult.models import variant_config
+from bpmult.nn import fused_attention, fused_feed_forward
 from bpmult.plan import data_shape, pipeline_stages, plan_profile, split_settings, stage_cost
 from bpmult.plan_count import count_step, parameter_counts
 from bpmult.plan_facts import GPUS
@@ -59,13 +60,20 @@ def test_text_encoder_from_config_has_the_real_parameter_count():
 
 
 def _counts_on_meta_and_cpu(cfg, manifest, batch_size):
-    """One training step of ``cfg`` counted on the meta device and on a real CPU model (same seed)."""
+    """One training step of ``cfg`` counted on the meta device and on a real CPU model (same seed).
+
+    The CPU-only fused steps (bpmult.nn.fused_attention / fused_feed_forward) are switched off for
+    the CPU count: the plan stands for a GPU, where autograd's composition runs, as on meta.
+    """
     counts = {}
-    for device in ("meta", "cpu"):
-        torch.manual_seed(0)
-        model = build_on(cfg, device)
-        counts[device] = count_step(model, training_step(model, example_batch(manifest, batch_size, device),
-                                                         "multilabel"))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(fused_attention, "applies", lambda *a: False)
+        patch.setattr(fused_feed_forward, "applies", lambda *a: False)
+        for device in ("meta", "cpu"):
+            torch.manual_seed(0)
+            model = build_on(cfg, device)
+            counts[device] = count_step(model, training_step(model, example_batch(manifest, batch_size, device),
+                                                             "multilabel"))
     return counts
 
 
@@ -170,3 +178,19 @@ def test_unknown_profile_is_one_line(capsys):
     assert main(["plan", "--profile", "nope"]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "'nope'" in err and "paper" in err
+
+
+def test_fused_cpu_steps_save_fewer_bytes_than_the_composition():
+    """The CPU feed-forward and attention steps keep fewer tensors for the backward (their docstrings)."""
+    cfg = variant_config("mult", **TINY)
+    fused = {}
+    for on in (True, False):
+        with pytest.MonkeyPatch.context() as patch:
+            if not on:
+                patch.setattr(fused_attention, "applies", lambda *a: False)
+                patch.setattr(fused_feed_forward, "applies", lambda *a: False)
+            torch.manual_seed(0)
+            model = build_on(cfg, "cpu")
+            fused[on] = count_step(model, training_step(model, example_batch(TINY_MANIFEST, 3, "cpu"), "multilabel"),
+                                   flops=False).saved_bytes
+    assert 0 < fused[True] < fused[False]

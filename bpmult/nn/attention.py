@@ -23,6 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from bpmult.nn import fused_attention
 from bpmult.nn.dropout import dropout
 from bpmult.nn.masks import additive_bias, sdpa_mask
 
@@ -134,6 +135,8 @@ def attend_with_dropout(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, *, bi
     """
     batch, heads, lq, dh = q.shape
     q3, k3, v3 = (t.reshape(batch * heads, -1, dh) for t in (q, k, v))
+    if fused_attention.applies(q):  # one autograd step, fewer passes
+        return fused_attention.attend(q3, k3, v3, bias=bias, runs=[(0, batch * heads, p)]).view(batch, heads, lq, dh)
     probs = dropout(attention_probabilities(q3, k3, bias=bias), p, training=True)
     return torch.bmm(probs, v3).view(batch, heads, lq, dh)
 

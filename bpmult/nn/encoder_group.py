@@ -31,7 +31,7 @@ import torch
 import torch.nn.functional as F
 from torch.nn.modules import module as module_state
 
-from bpmult.nn import fused_feed_forward
+from bpmult.nn import fused_attention, fused_feed_forward
 from bpmult.nn.attention import attention_probabilities, own_training_attention
 from bpmult.nn.dropout import dropout
 from bpmult.nn.encoder import TransformerEncoder, normalise_steps
@@ -379,10 +379,14 @@ def _runs(ps: list[float]) -> list[tuple[int, int, float]]:
 def _attend_runs(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, *, bias: torch.Tensor | None,
                  ps: list[float]) -> torch.Tensor:
     """CPU training attention of every member, ``(G, B, H, L, Dh)``: one product, softmax and
-    weighting for the group (:func:`~bpmult.nn.attention.attention_probabilities`); the dropout of
-    the probabilities per run of equal ``p``."""
+    weighting for the group, the dropout of the probabilities per run of equal ``p``
+    (:func:`bpmult.nn.fused_attention.attend`; under autocast, autograd's composition)."""
     g, batch, heads, lq, dh = q.shape
     q3, k3, v3 = (t.reshape(g * batch * heads, -1, dh) for t in (q, k, v))
+    if fused_attention.applies(q):
+        rows = batch * heads  # of each member
+        runs = [(lo * rows, hi * rows, p) for lo, hi, p in _runs(ps)]
+        return fused_attention.attend(q3, k3, v3, bias=bias, runs=runs).view(g, batch, heads, lq, dh)
     probs = attention_probabilities(q3, k3, bias=bias).unflatten(0, (g, -1))
     probs = _concat([dropout(probs[lo:hi], p, training=True) for lo, hi, p in _runs(ps)])
     return torch.bmm(probs.flatten(0, 1), v3).view(g, batch, heads, lq, dh)
