@@ -186,6 +186,8 @@ def test_fused_cpu_steps_save_fewer_bytes_than_the_composition():
     fused = {}
     for on in (True, False):
         with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(fused_attention, "MIN_PROBABILITIES", 0)  # TINY is below both thresholds
+            patch.setattr(fused_feed_forward, "MIN_ELEMENTS", 0)
             if not on:
                 patch.setattr(fused_attention, "applies", lambda *a: False)
                 patch.setattr(fused_feed_forward, "applies", lambda *a: False)

@@ -135,7 +135,7 @@ def attend_with_dropout(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, *, bi
     """
     batch, heads, lq, dh = q.shape
     q3, k3, v3 = (t.reshape(batch * heads, -1, dh) for t in (q, k, v))
-    if fused_attention.applies(q):  # one autograd step, fewer passes
+    if fused_attention.applies(q, k):  # one autograd step, fewer passes
         return fused_attention.attend(q3, k3, v3, bias=bias, runs=[(0, batch * heads, p)]).view(batch, heads, lq, dh)
     probs = dropout(attention_probabilities(q3, k3, bias=bias), p, training=True)
     return torch.bmm(probs, v3).view(batch, heads, lq, dh)

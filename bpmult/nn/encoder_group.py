@@ -383,7 +383,7 @@ def _attend_runs(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, *, bias: tor
     (:func:`bpmult.nn.fused_attention.attend`; under autocast, autograd's composition)."""
     g, batch, heads, lq, dh = q.shape
     q3, k3, v3 = (t.reshape(g * batch * heads, -1, dh) for t in (q, k, v))
-    if fused_attention.applies(q):
+    if fused_attention.applies(q, k):
         rows = batch * heads  # of each member
         runs = [(lo * rows, hi * rows, p) for lo, hi, p in _runs(ps)]
         return fused_attention.attend(q3, k3, v3, bias=bias, runs=runs).view(g, batch, heads, lq, dh)

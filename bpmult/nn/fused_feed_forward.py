@@ -26,11 +26,18 @@ from torch.nn.modules import module as module_state
 from bpmult.nn.dropout import keep_mask
 
 
+# Below this many input numbers (rows x width; the hidden layer has four times as many) the step's
+# own Python costs more than the passes it saves (MuLT at d 8, B 3, 7 steps: 0.6 ms per training
+# step slower; at d 16, B 32, 20 steps: faster).
+MIN_ELEMENTS = 1024
+
+
 def applies(x: torch.Tensor, *modules: torch.nn.Module) -> bool:
-    """Whether :func:`feed_forward` serves ``x``: CPU (the keep mask is drawn there), no autocast
-    (its products would run in another dtype than its in-place steps), and no forward hook on the
-    linear maps it replaces (their modules are not called)."""
-    if x.device.type != "cpu" or torch.is_autocast_enabled("cpu"):
+    """Whether :func:`feed_forward` serves ``x``: on the CPU (the keep mask is drawn there), no
+    autocast (its products would run in another dtype than its in-place steps), from
+    :data:`MIN_ELEMENTS` on, and no forward hook on the linear maps it replaces (their modules are
+    not called)."""
+    if x.device.type != "cpu" or torch.is_autocast_enabled("cpu") or x.numel() < MIN_ELEMENTS:
         return False
     if module_state._global_forward_hooks or module_state._global_forward_pre_hooks:
         return False

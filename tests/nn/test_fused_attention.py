@@ -5,6 +5,7 @@ import pytest
 import torch
 
 from bpmult.nn.dropout import keep_mask
+from bpmult.nn import fused_attention
 from bpmult.nn.fused_attention import attend
 from bpmult.nn.masks import additive_bias
 
@@ -69,3 +70,12 @@ def test_bad_blocks_raise(runs):
     q, k, v = _inputs()
     with pytest.raises(ValueError, match="attention dropout"):
         attend(q, k, v, bias=None, runs=runs)
+
+
+def test_applies_on_cpu_from_enough_probabilities_without_autocast():
+    q, k = torch.zeros(8, 32, 4), torch.zeros(8, 16, 4)  # 8 x 32 x 16 = 4,096 probabilities
+    assert fused_attention.applies(q, k)
+    assert not fused_attention.applies(q[:, :31], k)
+    assert not fused_attention.applies(q.to("meta"), k.to("meta"))
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        assert not fused_attention.applies(q, k)

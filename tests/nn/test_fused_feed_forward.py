@@ -70,19 +70,21 @@ def test_evaluation_does_not_drop_and_bad_p_raises():
 def test_layer_feed_forward_matches_its_modules_in_float32():
     torch.manual_seed(0)
     layer = TransformerEncoderLayer(embed_dim=E * 2, num_heads=2, relu_dropout=0.2)
-    x = torch.randn(4, 6, E * 2)
+    x = torch.randn(4, 33, E * 2)  # 1,320 numbers: above MIN_ELEMENTS, so the fused step runs
+    assert fused_feed_forward.applies(x, layer.fc1, layer.fc2)
     torch.manual_seed(1)
     got = layer.feed_forward(x)
     torch.manual_seed(1)
-    mask = keep_mask((4, 6, 4 * E * 2), 0.2, dtype=torch.float32)
+    mask = keep_mask((4, 33, 4 * E * 2), 0.2, dtype=torch.float32)
     want = layer.fc2(F.relu(layer.fc1(x)) * mask)
     torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-6)
 
 
 def test_applies_only_where_the_modules_need_not_be_called():
     layer = TransformerEncoderLayer(embed_dim=8, num_heads=2)
-    x = torch.randn(2, 3, 8)
+    x = torch.randn(2, 64, 8)
     assert fused_feed_forward.applies(x, layer.fc1, layer.fc2)
+    assert not fused_feed_forward.applies(x[:, :63], layer.fc1, layer.fc2)  # below MIN_ELEMENTS
     with torch.autocast("cpu", dtype=torch.bfloat16):
         assert not fused_feed_forward.applies(x, layer.fc1, layer.fc2)
     assert not fused_feed_forward.applies(x.to("meta"), layer.fc1, layer.fc2)
@@ -91,6 +93,6 @@ def test_applies_only_where_the_modules_need_not_be_called():
     try:
         assert not fused_feed_forward.applies(x, layer.fc1, layer.fc2)
         layer.feed_forward(x)  # the hook still fires: the modules run
-        assert seen == [torch.Size([2, 3, 32])]
+        assert seen == [torch.Size([2, 64, 32])]
     finally:
         handle.remove()
