@@ -26,6 +26,7 @@ from torch import nn
 from bpmult.nn import fused_attention
 from bpmult.nn.dropout import dropout
 from bpmult.nn.masks import additive_bias, sdpa_mask
+from bpmult.nn.scores import attention_probabilities
 
 
 class MultiheadAttention(nn.Module):
@@ -140,15 +141,3 @@ def attend_with_dropout(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, *, bi
     probs = dropout(attention_probabilities(q3, k3, bias=bias), p, training=True)
     return torch.bmm(probs, v3).view(batch, heads, lq, dh)
 
-
-def attention_probabilities(q: torch.Tensor, k: torch.Tensor, *, bias: torch.Tensor | None) -> torch.Tensor:
-    """``softmax(q k^T / sqrt(Dh) + bias)``: q ``(N, Lq, Dh)``, k ``(N, Lk, Dh)`` -> ``(N, Lq, Lk)``.
-
-    ``bias``: ``(Lq, Lk)`` 0 / -inf (MuLT's mask), broadcast over N, or None.
-    """
-    scale = q.shape[-1] ** -0.5
-    if bias is None:
-        scores = torch.baddbmm(q.new_empty(()), q, k.transpose(1, 2), beta=0.0, alpha=scale)
-    else:  # the bias broadcasts over batch and heads; one product adds it and scales
-        scores = torch.baddbmm(bias, q, k.transpose(1, 2), alpha=scale)
-    return scores.softmax(dim=-1)

@@ -29,14 +29,15 @@ from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
-from torch.nn.modules import module as module_state
 
 from bpmult.nn import fused_attention, fused_feed_forward
-from bpmult.nn.attention import attention_probabilities, own_training_attention
+from bpmult.nn.attention import own_training_attention
 from bpmult.nn.dropout import dropout
 from bpmult.nn.encoder import TransformerEncoder, normalise_steps
 from bpmult.nn.layer import take_steps
+from bpmult.nn.hooks import forward_hooked
 from bpmult.nn.masks import additive_bias, sdpa_mask
+from bpmult.nn.scores import attention_probabilities
 
 
 # A member with more weights in its layers' matrices (12 E^2 per layer) runs alone: its operators are large enough that dispatch does not
@@ -114,7 +115,7 @@ def _settings_key(encoder: TransformerEncoder, index: int) -> tuple:
     key for one that must run alone."""
     if not isinstance(encoder, TransformerEncoder) or encoder.layer_type != "mult":
         return ("alone", index)
-    if _hooked(encoder):  # a hook on it or inside it expects its modules to be called
+    if forward_hooked(encoder.modules()):  # a hook on it or inside it expects its modules to be called
         return ("alone", index)
     if len(encoder.layers) * 12 * encoder.embed_dim**2 > MAX_GROUP_PARAMETERS:  # its layers' matrices
         return ("alone", index)
@@ -131,13 +132,6 @@ def _settings_key(encoder: TransformerEncoder, index: int) -> tuple:
     if any(layer_settings(l) != layer_settings(layer) for l in encoder.layers):
         return ("alone", index)
     return ("group", settings)
-
-
-def _hooked(encoder: TransformerEncoder) -> bool:
-    """True when a forward hook would watch the encoder or one of its modules."""
-    if module_state._global_forward_hooks or module_state._global_forward_pre_hooks:
-        return True
-    return any(m._forward_hooks or m._forward_pre_hooks for m in encoder.modules())
 
 
 class _Weights(NamedTuple):

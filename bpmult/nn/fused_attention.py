@@ -20,6 +20,7 @@ from __future__ import annotations
 import torch
 
 from bpmult.nn.dropout import keep_mask
+from bpmult.nn.scores import attention_probabilities
 
 
 # Below this many attention probabilities the step's own Python costs more than the passes it saves
@@ -59,13 +60,7 @@ def attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, *, bias: torch.Ten
 class _Attend(torch.autograd.Function):
     @staticmethod
     def forward(ctx, q, k, v, bias, runs):
-        scale = q.shape[-1] ** -0.5
-        if bias is None:
-            scores = torch.baddbmm(q.new_empty(()), q, k.transpose(1, 2), beta=0.0, alpha=scale)
-        else:  # the bias broadcasts over N
-            scores = torch.baddbmm(bias, q, k.transpose(1, 2), alpha=scale)
-        probs = scores.softmax(dim=-1)
-        del scores
+        probs = attention_probabilities(q, k, bias=bias)
         out = q.new_empty(q.shape[:-1] + v.shape[-1:])
         masks = []
         for lo, hi, p in runs:
@@ -77,7 +72,7 @@ class _Attend(torch.autograd.Function):
             torch.baddbmm(out[lo:hi], block, v[lo:hi], beta=0.0, alpha=1.0 / (1.0 - p), out=out[lo:hi])
             masks.append(mask)
         ctx.save_for_backward(q, k, v, probs, *[m for m in masks if m is not None])
-        ctx.runs, ctx.scale, ctx.dropped = runs, scale, [m is not None for m in masks]
+        ctx.runs, ctx.scale, ctx.dropped = runs, q.shape[-1] ** -0.5, [m is not None for m in masks]
         return out
 
     @staticmethod

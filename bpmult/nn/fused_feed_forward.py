@@ -21,9 +21,9 @@ random stream is the same as :func:`~bpmult.nn.dropout.dropout`'s on that tensor
 from __future__ import annotations
 
 import torch
-from torch.nn.modules import module as module_state
 
 from bpmult.nn.dropout import keep_mask
+from bpmult.nn.hooks import forward_hooked
 
 
 # Below this many input numbers (rows x width; the hidden layer has four times as many) the step's
@@ -39,9 +39,7 @@ def applies(x: torch.Tensor, *modules: torch.nn.Module) -> bool:
     not called)."""
     if x.device.type != "cpu" or torch.is_autocast_enabled("cpu") or x.numel() < MIN_ELEMENTS:
         return False
-    if module_state._global_forward_hooks or module_state._global_forward_pre_hooks:
-        return False
-    return not any(m._forward_hooks or m._forward_pre_hooks for m in modules)
+    return not forward_hooked(modules)
 
 
 def feed_forward(x: torch.Tensor, fc1_w: torch.Tensor, fc1_b: torch.Tensor, fc2_w: torch.Tensor,
