@@ -43,3 +43,12 @@ def test_a_foreign_log_is_refused_with_its_line(tmp_path):
         assert f"{log}:2:" in str(stop)
     else:
         raise AssertionError("a line without a stamp was accepted")
+
+
+def test_a_progress_bar_carriage_return_stays_inside_its_line(tmp_path):
+    log = tmp_path / "log.tsv"
+    log.write_text("0.5\tRunning stage 'prepare@mosei':\n3.0\t\rLoading 0%\rLoading 100%\n4.0\tRunning stage 'report':\n6.0\t\n")
+    stamped = timeline.read_log(log)
+    assert [stamp for stamp, _ in stamped] == [0.5, 3.0, 4.0, 6.0]
+    assert stamped[1][1] == "\rLoading 0%\rLoading 100%"
+    assert timeline.stage_durations(stamped) == {"prepare@mosei": 3.5, "report": 2.0}

@@ -88,7 +88,10 @@ def run_timed(command: list[str], log: Path) -> list[tuple[float, str]]:
 
 def read_log(log: Path) -> list[tuple[float, str]]:
     stamped = []
-    for number, line in enumerate(log.read_text().splitlines(), 1):
+    # "\n" only: progress bars put bare "\r" inside a line, which universal newlines would cut at
+    with open(log, newline="") as handle:
+        text = handle.read()
+    for number, line in enumerate(text.rstrip("\n").split("\n"), 1):
         stamp, _, text = line.partition("\t")
         try:
             stamped.append((float(stamp), text))

@@ -16,6 +16,12 @@ import sys
 import tempfile
 from pathlib import Path
 
+# jsonschema (under nbformat) imports rfc3987_syntax only to check the "iri" string format, which
+# no notebook schema uses; that module builds a Lark grammar on import: 0.7 s of every pipeline
+# stage (docs/benchmarks.md, "Where make repro's time goes"). Marked absent for this process only;
+# setdefault leaves it alone where something imported it first.
+sys.modules.setdefault("rfc3987_syntax", None)
+
 import nbformat
 import papermill
 from nbconvert import HTMLExporter

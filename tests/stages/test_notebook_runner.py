@@ -36,3 +36,17 @@ def test_kernel_stderr_reaches_the_console_and_not_the_page(tmp_path):
     html = page.read_text()
     assert "in-the-page" in html and "epoch-line" not in html
     assert "IPKernelApp" not in result.stderr and "KeyboardInterrupt" not in result.stderr
+
+
+def test_the_runner_skips_the_iri_grammar_and_still_validates_notebooks():
+    # jsonschema's optional "iri" checker (rfc3987_syntax) costs 0.7 s per stage and no notebook schema
+    # uses it; validation itself must still reject a malformed notebook in the runner's process
+    code = ("import sys; import bpmult.stages.notebook, nbformat\n"
+            "assert sys.modules['rfc3987_syntax'] is None, 'the iri grammar was imported'\n"
+            "good = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell('1')])\n"
+            "nbformat.validate(good)\n"
+            "bad = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell('1')]); bad.cells[0]['outputs'] = 'x'\n"
+            "try:\n    nbformat.validate(bad)\nexcept nbformat.ValidationError:\n    print('rejected')\n")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "rejected"
