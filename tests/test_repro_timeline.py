@@ -52,3 +52,9 @@ def test_a_progress_bar_carriage_return_stays_inside_its_line(tmp_path):
     assert [stamp for stamp, _ in stamped] == [0.5, 3.0, 4.0, 6.0]
     assert stamped[1][1] == "\rLoading 0%\rLoading 100%"
     assert timeline.stage_durations(stamped) == {"prepare@mosei": 3.5, "report": 2.0}
+
+
+def test_an_empty_log_has_no_lines(tmp_path):
+    log = tmp_path / "log.tsv"
+    log.write_text("")
+    assert timeline.read_log(log) == []

@@ -90,8 +90,10 @@ def read_log(log: Path) -> list[tuple[float, str]]:
     stamped = []
     # "\n" only: progress bars put bare "\r" inside a line, which universal newlines would cut at
     with open(log, newline="") as handle:
-        text = handle.read()
-    for number, line in enumerate(text.rstrip("\n").split("\n"), 1):
+        lines = handle.read().split("\n")
+    if lines[-1] == "":  # the final newline ends the last line; it starts no new one
+        lines.pop()
+    for number, line in enumerate(lines, 1):
         stamp, _, text = line.partition("\t")
         try:
             stamped.append((float(stamp), text))
