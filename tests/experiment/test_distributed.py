@@ -32,10 +32,11 @@ MODEL = {"d_model": 8, "num_heads": 2, "layers": 1, "parallel_len": 4, "parallel
 TOLERANCE = 1e-4  # absolute, on losses (float sums in another order) and on metrics in %
 
 
-def _params(tmp_path: Path, batch: int, epochs: int = 4) -> Path:
-    path = tmp_path / f"params_{batch}_{epochs}.yaml"
+def _params(tmp_path: Path, batch: int, epochs: int = 4, grad_accum: int = 1) -> Path:
+    path = tmp_path / f"params_{batch}_{epochs}_{grad_accum}.yaml"
     path.write_text(yaml.safe_dump({"profile": "ddp", "ddp": {"seeds": [1], "moviescope": {
-        "model": MODEL, "train": {"batch_size": batch, "lr": 0.003, "max_epochs": epochs, "patience": 100}}}}))
+        "model": MODEL, "train": {"batch_size": batch, "grad_accum": grad_accum, "lr": 0.003, "max_epochs": epochs,
+                                  "patience": 100}}}}))
     return path
 
 
@@ -87,6 +88,23 @@ def test_two_processes_follow_the_one_process_trajectory(data, tmp_path):
         if value is not None:
             assert abs(value - m2["test"][key]) <= TOLERANCE, key
     assert not (two / "seed_1" / "rank1").exists() and len(list((two / "seed_1").glob("*.tmp"))) == 0
+
+
+def test_two_processes_accumulating_micro_batches_follow_the_one_process_trajectory(data, tmp_path):
+    """Micro-batch 4, two of them per step on each of 2 processes (the all-reduce skipped on the first,
+    ``no_sync``): each step still averages the same 16 samples as one process with batch 16."""
+    one, two = tmp_path / "one", tmp_path / "two"
+    for out, nproc, batch, accum in ((one, 1, 16, 1), (two, 2, 4, 2)):
+        result = subprocess.run(_train(data, _params(tmp_path, batch, grad_accum=accum), out, nproc), env=_env(),
+                                capture_output=True, text=True, timeout=600)
+        assert result.returncode == 0, result.stderr[-3000:]
+    h1, h2 = _history(one), _history(two)
+    assert len(h1) == len(h2) == 4
+    for a, b in zip(h1, h2):
+        for key in ("train_loss", "dev_loss", "dev_ap_micro"):
+            assert abs(a[key] - b[key]) <= TOLERANCE, (key, a, b)
+    # the trajectory moved: equal histories of an untrained model would prove nothing
+    assert abs(h1[0]["train_loss"] - h1[-1]["train_loss"]) > 100 * TOLERANCE
 
 
 def test_two_process_run_killed_and_resumed_ends_like_an_uninterrupted_one(data, tmp_path):
