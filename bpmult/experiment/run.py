@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable, TextIO
@@ -20,6 +22,7 @@ from torch import nn
 from bpmult.data import load_prepared, read_manifest
 from bpmult.data.reader import make_collate
 from bpmult.experiment.params import load_params, parse_seeds, resolve
+from bpmult.experiment.seed_workers import run_in_workers, seed_workers
 from bpmult.experiment.spec import (SEQUENCE_MODALITIES, Experiment, check_dataset, data_fingerprint, from_resolved,
                                     model_inputs, plan, read_run_config, resolve_modalities)
 from bpmult.models import ModelConfig, build_model, variant_config
@@ -73,23 +76,50 @@ def train_experiment(exp: Experiment, out_dir: str | Path, *, resume: bool | str
 
     The run folder is locked for the whole call (a second trainer fails at once). ``resume``: see
     :func:`bpmult.train.engine.train_seed`; ``"auto"`` keeps finished seeds and continues the
-    interrupted one whenever its settings and data are unchanged.
+    interrupted one whenever its settings and data are unchanged. With ``BPMULT_SEED_WORKERS`` > 1
+    (outside ``torchrun``) up to that many seeds train at once, one process and one GPU each
+    (:mod:`bpmult.experiment.seed_workers`); their progress goes to stderr.
     """
     out_dir = Path(out_dir)
-    device = distributed_device(device)
-    data = seed_data(exp.data_dir, exp.manifest)
-    task = objective(exp.dataset, exp.manifest, exp.data_dir, exp.train)
-    fingerprint = data_fingerprint(exp.data_dir)
+    workers = seed_workers() if int(os.environ.get("WORLD_SIZE", "1")) <= 1 else 1
+    parallel = workers > 1 and len(exp.seeds) > 1
+    if not parallel:  # a parallel run picks no device here: each worker claims its own GPU
+        device = distributed_device(device)
     with run_lock(out_dir) if is_writer() else contextlib.nullcontext():  # torchrun: rank 0 holds it
-        for seed in exp.seeds:
-            config = {**exp.run_config(seed), "data_sha256": fingerprint}
-            train_seed(exp.build_model, data, task, exp.train, out_dir / f"seed_{seed}", seed, config=config,
-                       resume=resume, progress=progress, device=device, run_info=exp.run_info(),
-                       label=f"{exp.dataset}/{exp.variant}", encoder_params=text_encoder_parameters)
+        if parallel:
+            console = bool(progress)
+            run_in_workers(_train_seed_job, [(exp, out_dir, seed, resume, console, None if device is None else str(device))
+                                             for seed in exp.seeds], workers)
+        else:
+            inputs = _seed_inputs(exp)
+            for seed in exp.seeds:
+                _train_one_seed(exp, out_dir, seed, inputs, resume=resume, progress=progress, device=device)
         if not is_writer():
             return {"seeds": list(exp.seeds)}
         apply_policy(out_dir, exp.seeds, exp.keep_weights, exp.selection_metric)  # every seed has finished
         return summarize(out_dir, exp.seeds)
+
+
+def _seed_inputs(exp: Experiment) -> tuple[SeedData, Objective, str]:
+    """What every seed of ``exp`` reads: the splits, the objective and the data's fingerprint."""
+    return (seed_data(exp.data_dir, exp.manifest), objective(exp.dataset, exp.manifest, exp.data_dir, exp.train),
+            data_fingerprint(exp.data_dir))
+
+
+def _train_one_seed(exp: Experiment, out_dir: Path, seed: int, inputs: tuple[SeedData, Objective, str], *,
+                    resume: bool | str, progress: bool | TextIO, device: torch.device) -> dict[str, Any]:
+    data, task, fingerprint = inputs
+    config = {**exp.run_config(seed), "data_sha256": fingerprint}
+    return train_seed(exp.build_model, data, task, exp.train, out_dir / f"seed_{seed}", seed, config=config,
+                      resume=resume, progress=progress, device=device, run_info=exp.run_info(),
+                      label=f"{exp.dataset}/{exp.variant}", encoder_params=text_encoder_parameters)
+
+
+def _train_seed_job(exp: Experiment, out_dir: Path, seed: int, resume: bool | str, console: bool,
+                    device: str | None) -> None:
+    """One seed in a worker process (:func:`run_in_workers`); it picks (claims) its own device."""
+    _train_one_seed(exp, out_dir, seed, _seed_inputs(exp), resume=resume, progress=sys.stderr if console else False,
+                    device=pick_device(device))
 
 
 def train_seeds(dataset_dir: str | Path, variant: str, out_dir: str | Path,
