@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import textwrap
@@ -35,6 +36,41 @@ def test_concurrent_workers_each_claim_their_own_gpu(tmp_path):
     again = _worker(2, tmp_path, 0)
     assert again.stdout.readline().strip() == "0"
     again.wait(timeout=60)
+
+
+PICK = textwrap.dedent("""
+    import os, sys, time
+    import torch
+    # a machine with two GPUs, as far as pick_device can tell (this one has none)
+    torch.cuda.is_available = lambda: True
+    torch.cuda.device_count = lambda: 2
+    from bpmult.train.runtime import pick_device
+    print(pick_device(), flush=True)
+    time.sleep(float(sys.argv[1]))
+""")
+
+
+def _picker(lock_dir, hold: float, **env: str) -> subprocess.Popen:
+    environ = {k: v for k, v in os.environ.items() if k != "CUDA_VISIBLE_DEVICES"}
+    return subprocess.Popen([sys.executable, "-c", PICK, str(hold)], stdout=subprocess.PIPE, text=True,
+                            env={**environ, "BPMULT_GPU_LOCKS": str(lock_dir), **env})
+
+
+def test_each_queue_worker_trains_on_a_gpu_of_its_own(tmp_path):
+    """What `dvc queue start -j 2` on a 2-GPU machine does: each trainer's device, not only its lock."""
+    workers = [_picker(tmp_path, 20) for _ in range(2)]
+    chosen = sorted(w.stdout.readline().strip() for w in workers)
+    assert chosen == ["cuda:0", "cuda:1"]
+    third = _picker(tmp_path, 0)  # every GPU claimed: the first is shared
+    assert third.stdout.readline().strip() == "cuda:0"
+    third.wait(timeout=60)
+    for w in workers:
+        w.kill()
+        w.wait(timeout=60)
+    # a user's CUDA_VISIBLE_DEVICES is their choice: no claim, the one device they left visible
+    pinned = _picker(tmp_path, 0, CUDA_VISIBLE_DEVICES="1")
+    assert pinned.stdout.readline().strip() == "cuda"
+    pinned.wait(timeout=60)
 
 
 def test_one_process_keeps_its_claim(tmp_path):
