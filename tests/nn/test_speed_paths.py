@@ -89,3 +89,16 @@ def test_cached_positions_equal_the_table_and_follow_dtype():
     table = sinusoidal_table(5, 6)
     assert torch.equal(pe[0], torch.stack([table[0], table[2], table[0], table[4]]))
     assert SinusoidalPositionalEmbedding(dim=6)(channel0.double()).dtype == torch.float64
+
+
+@pytest.mark.parametrize("lq,lk", [(2, 6), (3, 8), (5, 6)])
+def test_cuda_lower_right_form_allows_exactly_the_mult_positions(lq, lk):
+    # the CUDA branch (CausalBias keeps flash / memory-efficient eligible) is chosen without touching
+    # the device, so its positions and its attention can be checked on the CPU
+    mask = sdpa_mask(lq, lk, device=torch.device("cuda"))
+    assert mask.kind == "causal_lower_right" and not mask.is_causal
+    assert torch.equal(mask.attn_mask._materialize(torch.device("cpu")), allowed_positions(lq, lk))
+    q, k, v = torch.randn(2, 3, lq, 4), torch.randn(2, 3, lk, 4), torch.randn(2, 3, lk, 4)
+    by_bias = torch.nn.functional.scaled_dot_product_attention(q, k, v, attn_mask=mask.attn_mask)
+    by_bool = torch.nn.functional.scaled_dot_product_attention(q, k, v, attn_mask=allowed_positions(lq, lk))
+    assert torch.allclose(by_bias, by_bool, atol=1e-6)
