@@ -12,12 +12,15 @@ from pathlib import Path
 
 import pytest
 
+from bpmult.report.names import MODELS
+
 ROOT = Path(__file__).resolve().parents[2]
 
+# the README shortens the report's dataset and metric names (MOSEI, accuracy), so these two maps
+# are its own; the models carry the report's (the paper's) names
 DATASETS = {"Moviescope": "moviescope", "MM-IMDb": "mmimdb", "MOSEI": "mosei",
             "IEMOCAP (aligned)": "iemocap_aligned", "IEMOCAP (unaligned)": "iemocap_unaligned"}
-VARIANTS = {"BPMuLT": "bpmult", "MuLT": "mult", "MuLT-GMU": "mult_gmu", "GMU": "gmu",
-            "BPMuLT-no-parallel": "bpmult_no_parallel"}
+VARIANTS = {paper: code for code, paper in MODELS.items()}
 METRICS = {"AP-micro": "ap_micro", "F1-micro": "f1_micro", "W-Acc": "avg_wacc", "accuracy": "avg_acc"}
 CELL = re.compile(r"^(?P<run>.+?) \| (?P<metric>[^|]+?) \| (?P<mean>\d+\.\d) ± (?P<std>\d+\.\d)$")
 
